@@ -1,0 +1,34 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccessBridgeConfig(AppConfig):
+    name = "accessbridge"
+    verbose_name = "AccessBridge"
+
+    def ready(self):
+        # post_migrate is sent per app with models; django_q's tells us its tables exist.
+        post_migrate.connect(_ensure_schedules, dispatch_uid="accessbridge_schedules")
+
+
+# Periodic jobs, kept in step with the code after each migrate. Apps add theirs to SCHEDULES.
+SCHEDULES: list[dict] = [
+    {"name": "work: dispatch due and stuck rows", "func": "accessbridge.work.work_dispatch_due", "minutes": 1},
+]
+
+
+def _ensure_schedules(app_config, using="default", **kwargs):
+    if app_config.label != "django_q":
+        return
+    from django_q.models import Schedule
+
+    for entry in SCHEDULES:
+        Schedule.objects.using(using).update_or_create(
+            name=entry["name"],
+            defaults={
+                "func": entry["func"],
+                "schedule_type": Schedule.MINUTES,
+                "minutes": entry["minutes"],
+                "repeats": -1,
+            },
+        )

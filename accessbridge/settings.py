@@ -1,0 +1,217 @@
+"""AccessBridge settings: everything comes from the environment (12-factor).
+
+Local runs need nothing set (DEBUG defaults to on, SQLite in ./data, the ORM task broker).
+With DEBUG=false the production variables are required and checked by name at start.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from accessbridge.env import database_from_url, env_bool, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("ACCESSBRIDGE_DATA_DIR", str(BASE_DIR / "data")))
+
+DEBUG = env_bool("DEBUG", True)
+PRODUCTION = not DEBUG
+
+SECRET_KEY = env_str("SECRET_KEY", "local-development-only-not-secret", required=PRODUCTION)
+if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("local-")):
+    raise ImproperlyConfigured("SECRET_KEY must be a random string of at least 50 characters in production.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"], required=PRODUCTION)
+
+# Public URL of this deployment: Cobot calls our webhooks and frames our pages under it.
+ACCESSBRIDGE_BASE_URL = env_url("ACCESSBRIDGE_BASE_URL", "http://127.0.0.1:8000", required=PRODUCTION)
+if PRODUCTION and not ACCESSBRIDGE_BASE_URL.startswith("https://"):
+    raise ImproperlyConfigured("ACCESSBRIDGE_BASE_URL must be an https:// URL in production.")
+
+# Fernet keys, newest first; older keys only decrypt (rotation). Local runs get a fixed dev key.
+ACCESSBRIDGE_ENCRYPTION_KEYS = env_list(
+    "ACCESSBRIDGE_ENCRYPTION_KEYS",
+    ["bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ="],
+    required=PRODUCTION,
+)
+
+COBOT_SITE_URL = env_url("COBOT_SITE_URL", "https://www.cobot.me")
+COBOT_SPACE_URL_TEMPLATE = env_str("COBOT_SPACE_URL_TEMPLATE", "https://{subdomain}.cobot.me").rstrip("/")
+if "{subdomain}" not in COBOT_SPACE_URL_TEMPLATE:
+    raise ImproperlyConfigured("COBOT_SPACE_URL_TEMPLATE must contain {subdomain}.")
+COBOT_API2_URL = env_url("COBOT_API2_URL", "https://api.cobot.me")
+COBOT_CLIENT_ID = env_str("COBOT_CLIENT_ID", "")
+COBOT_CLIENT_SECRET = env_str("COBOT_CLIENT_SECRET", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "django_q",
+    "django_htmx",
+    "accessbridge",
+    "spaces",
+    "locks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+if PRODUCTION:
+    # Static files from the app server itself (after `collectstatic`); runserver serves them locally.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "accessbridge.urls"
+WSGI_APPLICATION = "accessbridge.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        "DATABASE_URL", env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'accessbridge.sqlite3'}")
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The web server and the worker share the file: wait for locks instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# allauth: email + password sign-in; the Cobot provider is added by the spaces app.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
+SOCIALACCOUNT_STORE_TOKENS = True
+SOCIALACCOUNT_PROVIDERS: dict = {}
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AccessBridge <noreply@localhost>")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Security: strict by default; framed Cobot pages relax frame-ancestors per view, nothing else.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # Pages framed inside Cobot are cross-site: their cookies must be SameSite=None (and so Secure).
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SAMESITE = "None"
+    CSRF_COOKIE_SAMESITE = "None"
+    CSRF_TRUSTED_ORIGINS = [ACCESSBRIDGE_BASE_URL]
+SILENCED_SYSTEM_CHECKS = ["security.W021"] if PRODUCTION and not SECURE_HSTS_PRELOAD else []
+
+# Task queue (django-q2). ORM broker by default; Redis when REDIS_URL is set.
+# django-q2 has no backoff of its own: retry state lives in our work rows (accessbridge.work),
+# so its own re-delivery is only a safety net: timeout < retry, few attempts.
+REDIS_URL = env_str("REDIS_URL", "")
+Q_CLUSTER = {
+    "name": env_str("Q_CLUSTER_NAME", "accessbridge"),
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 120),
+    "retry": env_int("Q_RETRY", 180),
+    "max_attempts": env_int("Q_MAX_ATTEMPTS", 2),
+    "save_limit": 1000,
+    "catch_up": False,
+    "ack_failures": True,
+    "poll": 1,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured("Q_TIMEOUT must be lower than Q_RETRY, or tasks run twice.")
+
+# Work with retries (accessbridge.work): exponential backoff with jitter, then "failed".
+WORK_MAX_ATTEMPTS = env_int("WORK_MAX_ATTEMPTS", 8)
+WORK_BACKOFF_BASE_SECONDS = env_int("WORK_BACKOFF_BASE_SECONDS", 30)
+WORK_BACKOFF_MAX_SECONDS = env_int("WORK_BACKOFF_MAX_SECONDS", 3600)
+
+# Outbound HTTP (accessbridge.http)
+HTTP_CONNECT_TIMEOUT = float(env_str("HTTP_CONNECT_TIMEOUT", "5"))
+HTTP_READ_TIMEOUT = float(env_str("HTTP_READ_TIMEOUT", "20"))
+HTTP_USER_AGENT = env_str("HTTP_USER_AGENT", "AccessBridge/0.1 (+https://github.com/accessbridge)")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")}},
+}

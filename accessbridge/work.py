@@ -1,0 +1,198 @@
+"""Work with retries: every unit of work is a database row that knows how to perform itself.
+
+A row is `pending` until a worker claims it (atomically, so two workers never run it twice),
+then `done`, `ignored`, `waiting` (an admin must act: credentials rejected, reconnect needed),
+or back to `pending` with a later `next_attempt_at` after a transient error (exponential backoff
+with jitter, at least what Retry-After asked), and `failed` once the attempts reach the cap.
+django-q2 only carries "run row X now" messages; the retry state is ours, so it survives restarts
+and shows on the dashboard. A schedule (`work_dispatch_due`) picks up due and stuck rows.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accessbridge.http import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    IGNORED = "ignored", "Ignored"
+    WAITING = "waiting", "Waiting for an admin"
+    FAILED = "failed", "Failed"
+
+
+class WorkWaiting(Exception):
+    """The work cannot go on until an admin acts (reconnect, fix credentials). Not an attempt lost."""
+
+
+class WorkPermanentError(Exception):
+    """The work can never succeed as it is (bad payload): fail at once, no retry."""
+
+
+class RetryableWork(models.Model):
+    status = models.CharField(max_length=16, choices=WorkStatus.choices, default=WorkStatus.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def perform(self) -> str | None:
+        """Do the work. Return a final status (e.g. WorkStatus.IGNORED) or None for done.
+
+        Raise ServiceError (classified), WorkWaiting or WorkPermanentError to steer retries.
+        """
+        raise NotImplementedError
+
+    def enqueue(self) -> None:
+        work_enqueue(self)
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Delay before the next attempt after `attempts` failed ones: exponential, capped, jittered.
+
+    Jitter is "equal jitter" (half fixed, half random) so retries of many rows spread out while
+    the delay still grows with every attempt.
+    """
+    base = settings.WORK_BACKOFF_BASE_SECONDS
+    ceiling = settings.WORK_BACKOFF_MAX_SECONDS
+    exponential = min(ceiling, base * (2 ** max(0, attempts - 1)))
+    delay = exponential / 2 + random.uniform(0, exponential / 2)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def retryable_models() -> list[type[RetryableWork]]:
+    return [m for m in apps.get_models() if issubclass(m, RetryableWork)]
+
+
+def work_enqueue(item: RetryableWork) -> None:
+    """Ask a worker to run this row once the current transaction commits."""
+    label, pk = item._meta.label, item.pk
+    transaction.on_commit(lambda: _send(label, pk))
+
+
+def _send(label: str, pk: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("accessbridge.work.work_execute", label, pk, task_name=f"{label}#{pk}", group=label)
+
+
+def _claim(model: type[RetryableWork], pk) -> bool:
+    now = timezone.now()
+    claimed = model.objects.filter(pk=pk, status=WorkStatus.PENDING, next_attempt_at__lte=now).update(
+        status=WorkStatus.RUNNING, attempts=F("attempts") + 1, updated_at=now
+    )
+    return claimed == 1
+
+
+def work_execute(model_label: str, pk) -> str:
+    """Run one row if it is due and nobody else is running it. Returns the row's new status."""
+    model = apps.get_model(model_label)
+    if not _claim(model, pk):
+        return "skipped"
+    item = model.objects.get(pk=pk)
+    try:
+        result = item.perform()
+    except WorkWaiting as exc:
+        _finish(item, WorkStatus.WAITING, error=str(exc), count_attempt=False)
+    except WorkPermanentError as exc:
+        _finish(item, WorkStatus.FAILED, error=str(exc))
+    except ServiceError as exc:
+        if exc.is_auth:
+            _finish(item, WorkStatus.WAITING, error=str(exc), count_attempt=False)
+        elif exc.transient:
+            _retry_later(item, str(exc), exc.retry_after)
+        else:
+            _finish(item, WorkStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        # Our own bug or an unexpected answer: keep it visible and retry, it may be a race.
+        logger.exception("work %s#%s crashed", model_label, pk)
+        _retry_later(item, f"internal error: {exc.__class__.__name__}: {exc}", None)
+    else:
+        _finish(item, result or WorkStatus.DONE, error="")
+    return item.status
+
+
+def _retry_later(item: RetryableWork, error: str, retry_after: float | None) -> None:
+    if item.attempts >= settings.WORK_MAX_ATTEMPTS:
+        _finish(item, WorkStatus.FAILED, error=f"{error} (gave up after {item.attempts} attempts)")
+        return
+    item.status = WorkStatus.PENDING
+    item.last_error = error
+    item.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(item.attempts, retry_after))
+    item.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
+
+
+def _finish(item: RetryableWork, status: str, *, error: str, count_attempt: bool = True) -> None:
+    item.status = status
+    item.last_error = error
+    fields = ["status", "last_error", "updated_at"]
+    if not count_attempt:
+        # Waiting for an admin is not a failed attempt: keep the budget for after the fix.
+        item.attempts = max(0, item.attempts - 1)
+        fields.append("attempts")
+    if status in (WorkStatus.DONE, WorkStatus.IGNORED, WorkStatus.FAILED):
+        item.finished_at = timezone.now()
+        fields.append("finished_at")
+    item.save(update_fields=fields)
+
+
+def work_retry(queryset) -> int:
+    """Put failed or waiting rows back in the queue now, with a fresh attempt budget."""
+    now = timezone.now()
+    rows = list(queryset.filter(status__in=[WorkStatus.FAILED, WorkStatus.WAITING]).values_list("pk", flat=True))
+    if not rows:
+        return 0
+    model = queryset.model
+    model.objects.filter(pk__in=rows).update(
+        status=WorkStatus.PENDING, attempts=0, next_attempt_at=now, finished_at=None, updated_at=now
+    )
+    label = model._meta.label
+    for pk in rows:
+        transaction.on_commit(lambda pk=pk: _send(label, pk))
+    return len(rows)
+
+
+def work_dispatch_due(limit: int = 500) -> int:
+    """Scheduled every minute: enqueue due rows, and free rows a dead worker left running."""
+    now = timezone.now()
+    stuck_after = timedelta(seconds=settings.Q_CLUSTER["retry"] * 2)
+    sent = 0
+    for model in retryable_models():
+        model.objects.filter(status=WorkStatus.RUNNING, updated_at__lt=now - stuck_after).update(
+            status=WorkStatus.PENDING, next_attempt_at=now, updated_at=now
+        )
+        due = model.objects.filter(status=WorkStatus.PENDING, next_attempt_at__lte=now)
+        for pk in due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]:
+            _send(model._meta.label, pk)
+            sent += 1
+    return sent
+
+
+def work_run_due(*, model: type[RetryableWork] | None = None, limit: int = 10_000) -> int:
+    """Run every due row here and now, in this process (tests, `manage.py work_run`)."""
+    ran = 0
+    for m in [model] if model else retryable_models():
+        for pk in m.objects.filter(status=WorkStatus.PENDING, next_attempt_at__lte=timezone.now()).order_by(
+            "next_attempt_at", "pk"
+        ).values_list("pk", flat=True)[:limit]:
+            if work_execute(m._meta.label, pk) != "skipped":
+                ran += 1
+    return ran

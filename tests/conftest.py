@@ -1,0 +1,41 @@
+"""Shared fixtures. Users follow healthchecks' convention: alice (admin of space A), bob (admin of
+space B), charlie (signed in, administers nothing)."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from spaces.models import Space, SpaceAdmin
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", "alice@example.org", "password-alice")
+
+
+@pytest.fixture
+def bob(db):
+    return get_user_model().objects.create_user("bob", "bob@example.org", "password-bob")
+
+
+@pytest.fixture
+def charlie(db):
+    return get_user_model().objects.create_user("charlie", "charlie@example.org", "password-charlie")
+
+
+@pytest.fixture
+def space_a(alice):
+    space = Space.objects.create(subdomain="space-a", name="Space A", cobot_space_id="space-a-id", access_token="tok-a")
+    SpaceAdmin.objects.create(user=alice, space=space)
+    return space
+
+
+@pytest.fixture
+def space_b(bob):
+    space = Space.objects.create(subdomain="space-b", name="Space B", cobot_space_id="space-b-id", access_token="tok-b")
+    SpaceAdmin.objects.create(user=bob, space=space)
+    return space
