@@ -1,0 +1,111 @@
+from django.contrib import admin
+
+from accessbridge.admin_tools import masked, pretty_json
+from locks.models import (
+    AccessEvent,
+    AccessRule,
+    AuditEntry,
+    Door,
+    Gateway,
+    Grant,
+    LockConnection,
+    Reader,
+    VendorAccount,
+)
+
+
+@admin.register(LockConnection)
+class LockConnectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "vendor", "space", "enabled", "status", "last_checked_at"]
+    list_filter = ["vendor", "enabled", "status", "space"]
+    search_fields = ["name", "space__subdomain"]
+    exclude = ["credentials", "webhook_secret"]
+    readonly_fields = ["key", "credentials_masked", "secret", "last_error", "last_checked_at", "created_at"]
+
+    @admin.display(description="Credentials")
+    def credentials_masked(self, obj):
+        return ", ".join(f"{k}: {masked(str(v))}" for k, v in sorted(obj.credentials.items())) or "—"
+
+    @admin.display(description="Webhook secret")
+    def secret(self, obj):
+        return masked(obj.webhook_secret)
+
+
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "connection", "host", "version", "last_seen_at"]
+    list_filter = ["connection__vendor"]
+    search_fields = ["name", "vendor_ref", "host"]
+    readonly_fields = ["last_signing_ts", "status"]
+
+
+@admin.register(Door)
+class DoorAdmin(admin.ModelAdmin):
+    list_display = ["name", "connection", "vendor_ref", "state", "battery", "enabled"]
+    list_filter = ["state", "enabled", "connection__vendor", "connection__space"]
+    search_fields = ["name", "vendor_ref"]
+    exclude = ["share_code"]
+    readonly_fields = ["share", "last_status_at"]
+
+    @admin.display(description="Share code")
+    def share(self, obj):
+        return masked(obj.share_code)
+
+
+@admin.register(AccessRule)
+class AccessRuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "space", "kind", "requires_time_pass", "enabled"]
+    list_filter = ["kind", "enabled", "requires_time_pass", "space"]
+    search_fields = ["plan__name", "resource_name"]
+    filter_horizontal = ["doors"]
+    raw_id_fields = ["plan"]
+
+
+@admin.register(VendorAccount)
+class VendorAccountAdmin(admin.ModelAdmin):
+    list_display = ["membership", "connection", "vendor_person_id", "status", "updated_at"]
+    list_filter = ["status", "connection__vendor", "connection__space"]
+    search_fields = ["membership__name", "membership__email", "vendor_person_id"]
+    raw_id_fields = ["membership"]
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    list_display = ["membership", "door", "status", "valid_from", "valid_until"]
+    list_filter = ["status", "connection__space"]
+    search_fields = ["membership__name", "door__name", "vendor_ref"]
+    raw_id_fields = ["membership", "door", "booking"]
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "kind", "door", "membership", "checkin_result", "connection"]
+    list_filter = ["kind", "checkin_result", "connection__space"]
+    search_fields = ["vendor_event_id", "vendor_person_id", "membership__name"]
+    raw_id_fields = ["membership", "door"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_pretty", "received_at"]
+
+    @admin.display(description="Raw event")
+    def raw_pretty(self, obj):
+        return pretty_json(obj.raw)
+
+
+@admin.register(Reader)
+class ReaderAdmin(admin.ModelAdmin):
+    list_display = ["name", "space", "door", "api_key_prefix", "enabled", "last_seen_at"]
+    list_filter = ["enabled", "space"]
+    search_fields = ["name", "api_key_prefix"]
+    exclude = ["api_key_hash"]
+    readonly_fields = ["api_key_prefix", "last_seen_at"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "space", "actor_label", "action", "membership", "door", "result"]
+    list_filter = ["action", "result", "space"]
+    search_fields = ["action", "detail", "membership__name"]
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the audit trail is history

@@ -1,0 +1,182 @@
+"""What every lock vendor adapter is: declared capabilities, one set of errors, one interface.
+
+Vendors differ in what they can do (after Seam's unified lock API): an adapter declares its
+`capabilities` and implements only the methods those need. The access engine asks for
+capabilities, never for vendor names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+from django import forms
+
+from accessbridge.http import AUTH, PERMANENT, TRANSIENT, ServiceError
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from locks.models import Door, Grant, LockConnection
+    from spaces.models import Membership
+
+
+class Capability(StrEnum):
+    PERSON_ACCOUNTS = "person_accounts"  # the vendor knows people; we create/remove them
+    DOOR_GROUPS = "door_groups"  # a person can be granted/revoked individual doors (or groups)
+    TIME_WINDOWS = "time_windows"  # grants can carry a from/until window
+    REMOTE_OPEN = "remote_open"  # we can open a door on demand
+    WEBHOOKS = "webhooks"  # the vendor pushes door events to us
+    POLLING = "polling"  # we pull door events from a cursor
+
+
+# --- errors ---------------------------------------------------------------------------------------
+class VendorError(ServiceError):
+    """A vendor call failed. Subclasses say how; `kind` drives the work runner (retry/wait/fail)."""
+
+    default_kind = PERMANENT
+
+    def __init__(self, message: str, **kwargs):
+        kwargs.setdefault("kind", self.default_kind)
+        super().__init__(message, **kwargs)
+
+
+class VendorTransientError(VendorError):
+    default_kind = TRANSIENT
+
+
+class VendorAuthError(VendorError):
+    default_kind = AUTH
+
+
+class VendorNotFound(VendorError):
+    default_kind = PERMANENT
+
+
+class VendorConflict(VendorError):
+    default_kind = PERMANENT
+
+
+class DeviceOffline(VendorError):
+    default_kind = TRANSIENT
+
+
+class VendorPermanentError(VendorError):
+    default_kind = PERMANENT
+
+
+def vendor_error_from(exc: ServiceError) -> VendorError:
+    """Turn the HTTP helper's error into the vendor error class it stands for."""
+    if isinstance(exc, VendorError):
+        return exc
+    kwargs = {"status": exc.status, "retry_after": exc.retry_after, "response": exc.response, "service": exc.service}
+    if exc.kind == AUTH:
+        return VendorAuthError(exc.message, **kwargs)
+    if exc.kind == TRANSIENT:
+        return VendorTransientError(exc.message, **kwargs)
+    if exc.status == 404:
+        return VendorNotFound(exc.message, **kwargs)
+    if exc.status == 409:
+        return VendorConflict(exc.message, **kwargs)
+    return VendorPermanentError(exc.message, **kwargs)
+
+
+class WebhookRejected(Exception):
+    """An incoming vendor webhook failed verification or parsing. `status` is what we answer."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+# --- values crossing the adapter boundary ---------------------------------------------------------
+@dataclass(frozen=True)
+class VendorDoor:
+    vendor_ref: str
+    name: str
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VendorEvent:
+    """One door event as the vendor reported it. `event_id` is the vendor's own id (dedupe key)."""
+
+    event_id: str
+    occurred_at: datetime
+    kind: str = "unlock"
+    person_ref: str = ""  # the vendor's person/credential id
+    door_ref: str = ""  # the vendor's door/lock id
+    raw: dict = field(default_factory=dict)
+
+
+# --- the adapter ----------------------------------------------------------------------------------
+class LockAdapter:
+    key: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    settings_form: ClassVar[type[forms.Form]]
+    # Fields of settings_form that are secrets: stored encrypted in LockConnection.credentials,
+    # never rendered back. All other fields go to LockConnection.config.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, connection: LockConnection):
+        self.connection = connection
+        self.credentials: dict = connection.credentials or {}
+        self.config: dict = connection.config or {}
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    # Every adapter
+    def test_connection(self) -> str:
+        """A real, harmless call proving the credentials work. Returns a short description."""
+        raise NotImplementedError
+
+    def list_doors(self) -> list[VendorDoor]:
+        raise NotImplementedError
+
+    # PERSON_ACCOUNTS
+    def person_ensure(self, *, membership: Membership, vendor_person_id: str = "") -> str:
+        """Create the person (or find them again) and return the vendor's person id."""
+        raise NotImplementedError
+
+    def person_remove(self, *, vendor_person_id: str) -> None:
+        """Remove the person; a person already gone is not an error."""
+        raise NotImplementedError
+
+    def checkin_token_for(self, *, vendor_person_id: str) -> str:
+        """The token registered at Cobot so this vendor's events check the member in."""
+        return vendor_person_id
+
+    # DOOR_GROUPS (+ TIME_WINDOWS)
+    def access_grant(
+        self,
+        *,
+        vendor_person_id: str,
+        door: Door,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> str:
+        """Grant the door; return the vendor's reference for the grant (to revoke it later)."""
+        raise NotImplementedError
+
+    def access_revoke(self, *, grant: Grant) -> None:
+        raise NotImplementedError
+
+    # REMOTE_OPEN
+    def door_open(self, *, door: Door) -> None:
+        raise NotImplementedError
+
+    def door_close(self, *, door: Door) -> None:
+        raise NotImplementedError
+
+    # WEBHOOKS
+    def webhook_parse(self, request: HttpRequest) -> list[VendorEvent]:
+        """Verify the request (signature, shared secret) and parse it. Raise WebhookRejected."""
+        raise NotImplementedError
+
+    # POLLING
+    def events_poll(self, *, cursor: dict) -> tuple[list[VendorEvent], dict]:
+        raise NotImplementedError

@@ -1,0 +1,130 @@
+from django.contrib import admin
+
+from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
+from spaces.models import (
+    Booking,
+    CheckInToken,
+    CobotSubscription,
+    InboundDelivery,
+    Membership,
+    NavigationLink,
+    Plan,
+    Space,
+    SpaceAdmin,
+)
+
+
+class SpaceAdminInline(admin.TabularInline):
+    model = SpaceAdmin
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Space)
+class SpaceModelAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "subdomain", "status", "last_synced_at", "connected_at"]
+    list_filter = ["status"]
+    search_fields = ["subdomain", "name", "cobot_space_id"]
+    exclude = ["access_token", "webhook_secret"]
+    readonly_fields = ["key", "token", "secret", "last_sync_result_pretty", "created_at"]
+    inlines = [SpaceAdminInline]
+
+    @admin.display(description="Cobot token")
+    def token(self, obj):
+        return masked(obj.access_token)
+
+    @admin.display(description="Webhook secret")
+    def secret(self, obj):
+        return masked(obj.webhook_secret)
+
+    @admin.display(description="Last sync result")
+    def last_sync_result_pretty(self, obj):
+        return pretty_json(obj.last_sync_result)
+
+
+@admin.register(SpaceAdmin)
+class SpaceAdminModelAdmin(admin.ModelAdmin):
+    list_display = ["user", "space", "cobot_user_id", "created_at"]
+    list_filter = ["space"]
+    search_fields = ["user__email", "space__subdomain"]
+    autocomplete_fields = ["user", "space"]
+
+
+class RawReadOnly:
+    """Mirror rows come from Cobot: show the raw record pretty and read-only."""
+
+    exclude = ["raw"]
+
+    @admin.display(description="Raw record from Cobot")
+    def raw_pretty(self, obj):
+        return pretty_json(obj.raw)
+
+
+@admin.register(Plan)
+class PlanAdmin(RawReadOnly, admin.ModelAdmin):
+    list_display = ["name", "space", "has_time_passes", "active"]
+    list_filter = ["active", "has_time_passes", "space"]
+    search_fields = ["name", "cobot_id"]
+    readonly_fields = ["raw_pretty", "updated_at"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(RawReadOnly, admin.ModelAdmin):
+    list_display = ["__str__", "email", "space", "plan_name", "status", "canceled_to", "unused_time_passes"]
+    list_filter = ["status", "space"]
+    search_fields = ["name", "email", "cobot_id"]
+    list_select_related = ["space"]
+    raw_id_fields = ["plan"]
+    readonly_fields = ["raw_pretty", "synced_at", "updated_at"]
+
+
+@admin.register(Booking)
+class BookingAdmin(RawReadOnly, admin.ModelAdmin):
+    list_display = ["__str__", "space", "membership", "starts_at", "ends_at", "status"]
+    list_filter = ["status", "space"]
+    search_fields = ["title", "resource_name", "cobot_id"]
+    raw_id_fields = ["membership"]
+    readonly_fields = ["raw_pretty", "updated_at"]
+
+
+@admin.register(CheckInToken)
+class CheckInTokenAdmin(RawReadOnly, admin.ModelAdmin):
+    list_display = ["masked_token", "membership", "space"]
+    list_filter = ["space"]
+    search_fields = ["membership__name", "membership_cobot_id"]
+    raw_id_fields = ["membership"]
+    readonly_fields = ["raw_pretty", "updated_at"]
+
+    @admin.display(description="Token")
+    def masked_token(self, obj):
+        return masked(obj.token)
+
+
+@admin.register(CobotSubscription)
+class CobotSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["event", "space", "active", "cobot_id", "created_at"]
+    list_filter = ["active", "event", "space"]
+    search_fields = ["event", "cobot_id"]
+
+
+@admin.register(NavigationLink)
+class NavigationLinkAdmin(admin.ModelAdmin):
+    list_display = ["label", "section", "space", "user_url"]
+    list_filter = ["section", "space"]
+    search_fields = ["label"]
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(RetryableWorkAdmin):
+    list_display = ["__str__", "space", "source", "event", "status", "attempts", "received_at", "next_attempt_at"]
+    list_filter = ["status", "source", "event", "space"]
+    search_fields = ["event", "dedupe_key"]
+    exclude = ["payload"]
+    readonly_fields = [
+        "source", "space", "source_ref", "event", "dedupe_key", "payload_pretty", "times_received", "received_at",
+        *RetryableWorkAdmin.readonly_fields,
+    ]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return pretty_json(obj.payload)

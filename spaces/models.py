@@ -1,0 +1,233 @@
+"""The Cobot side: connected spaces, their admins, and the local mirror of Cobot's data."""
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accessbridge.fields import EncryptedTextField
+from accessbridge.work import RetryableWork
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Space(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Connected"
+        RECONNECT_NEEDED = "reconnect_needed", "Reconnect needed"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    # Public, unguessable id used in URLs that Cobot calls (with the secret next to it).
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subdomain = models.SlugField(max_length=100, unique=True, help_text="The space's Cobot subdomain.")
+    cobot_space_id = models.CharField(max_length=100, blank=True, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    access_token = EncryptedTextField(blank=True, help_text="Space-bound Cobot token (encrypted).")
+    token_scopes = models.CharField(max_length=500, blank=True)
+    webhook_secret = EncryptedTextField(default=new_secret)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    last_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_result = models.JSONField(default=dict, blank=True)
+    opens_count_as_checkins = models.BooleanField(
+        default=True, help_text="Check the member in at Cobot when they open a door from AccessBridge."
+    )
+    connected_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "subdomain"]
+
+    def __str__(self):
+        return self.name or self.subdomain
+
+    @property
+    def cobot_url(self) -> str:
+        return settings.COBOT_SPACE_URL_TEMPLATE.format(subdomain=self.subdomain)
+
+
+class SpaceAdmin(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_roles")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="admins")
+    cobot_user_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "space"], name="unique_space_admin")]
+
+    def __str__(self):
+        return f"{self.user} → {self.space}"
+
+
+class Plan(models.Model):
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="plans")
+    cobot_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    has_time_passes = models.BooleanField(default=False)
+    active = models.BooleanField(default=True, help_text="False once Cobot no longer lists it.")
+    raw = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["space", "cobot_id"], name="unique_plan_per_space")]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not yet confirmed"
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELED = "canceled", "Canceled (ends at canceled_to)"
+        ENDED = "ended", "Ended"
+        DELETED = "deleted", "Deleted at Cobot"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="memberships")
+    cobot_id = models.CharField(max_length=100)
+    cobot_user_id = models.CharField(max_length=100, blank=True, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
+    plan_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    starts_at = models.DateField(null=True, blank=True)
+    canceled_to = models.DateField(null=True, blank=True, help_text="Last day of the membership, if canceled.")
+    unused_time_passes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Unknown (empty) until fetched from Cobot."
+    )
+    raw = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["space", "cobot_id"], name="unique_membership_per_space")]
+
+    def __str__(self):
+        return self.name or self.email or self.cobot_id
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DELETED = "deleted", "Deleted"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="bookings")
+    cobot_id = models.CharField(max_length=100)
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="bookings"
+    )
+    resource_cobot_id = models.CharField(max_length=100, db_index=True)
+    resource_name = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    raw = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.UniqueConstraint(fields=["space", "cobot_id"], name="unique_booking_per_space")]
+
+    def __str__(self):
+        return f"{self.resource_name or self.resource_cobot_id} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class CheckInToken(models.Model):
+    """A token Cobot accepts for checking a member in (we register vendor user ids / card ids)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="checkin_tokens")
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkin_tokens"
+    )
+    membership_cobot_id = models.CharField(max_length=100, blank=True)
+    token = models.CharField(max_length=255)
+    raw = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "token"], name="unique_checkin_token_per_space")]
+
+    def __str__(self):
+        return f"{self.membership_cobot_id}: {self.token[:4]}…"
+
+
+class CobotSubscription(models.Model):
+    """A webhook subscription we created at Cobot (the callback URL holds the secret: not stored)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="subscriptions")
+    event = models.CharField(max_length=100)
+    cobot_id = models.CharField(max_length=100, blank=True)
+    api_url = models.URLField(max_length=500, blank=True, help_text="Cobot's URL of the subscription.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "event"], name="unique_subscription_per_event")]
+
+    def __str__(self):
+        return f"{self.space}: {self.event}"
+
+
+class NavigationLink(models.Model):
+    """A page of ours that Cobot shows in its navigation (iframe)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="navigation_links")
+    section = models.CharField(max_length=50)
+    label = models.CharField(max_length=100)
+    iframe_url = models.URLField(max_length=500)
+    cobot_id = models.CharField(max_length=100, blank=True)
+    api_url = models.URLField(max_length=500, blank=True)
+    user_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["space", "section"], name="unique_navigation_link_per_section")]
+
+    def __str__(self):
+        return f"{self.space}: {self.section} {self.label}"
+
+
+class InboundDelivery(RetryableWork):
+    """A webhook or polled event as received: stored first, processed by a worker, never lost.
+
+    `dedupe_key` is unique: a vendor's event id, or for Cobot (whose deliveries carry no id) a hash
+    of space, event and body. A repeated Cobot delivery re-arms the same row, since processing
+    re-fetches the current state and is idempotent.
+    """
+
+    class Source(models.TextChoices):
+        COBOT = "cobot", "Cobot webhook"
+        VENDOR = "vendor", "Lock vendor webhook"
+        POLL = "poll", "Polled vendor event"
+
+    source = models.CharField(max_length=16, choices=Source.choices, db_index=True)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="deliveries")
+    source_ref = models.CharField(
+        max_length=100, blank=True, help_text="Which lock connection, for vendor events (its id)."
+    )
+    event = models.CharField(max_length=100, db_index=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    payload = models.JSONField(default=dict, blank=True)
+    times_received = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "inbound deliveries"
+
+    def __str__(self):
+        return f"{self.source}:{self.event} #{self.pk}"
+
+    def perform(self):
+        from spaces.inbound import delivery_process
+
+        return delivery_process(delivery=self)
