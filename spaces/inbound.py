@@ -1,12 +1,18 @@
-"""Processing of stored inbound deliveries: one handler per source.
+"""Inbound deliveries (webhooks, polled events): store once, then process with retries.
 
-`spaces` handles Cobot's own deliveries; `locks` registers its vendor handlers at start-up
-(spaces never imports locks).
+`delivery_store` is the one way an inbound event enters the system: it stores the raw delivery
+under a unique dedupe key (safe under concurrent duplicates), and enqueues its processing after
+commit. Processing dispatches by source: `spaces` handles Cobot's deliveries, `locks` registers
+its vendor handlers at start-up.
 """
 
 from collections.abc import Callable
 
-from accessbridge.work import WorkPermanentError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accessbridge.work import WorkPermanentError, WorkStatus
 
 DeliveryHandler = Callable[..., str | None]
 _handlers: dict[str, DeliveryHandler] = {}
@@ -21,3 +27,47 @@ def delivery_process(*, delivery) -> str | None:
     if handler is None:
         raise WorkPermanentError(f"No handler for deliveries from {delivery.source!r}.")
     return handler(delivery=delivery)
+
+
+def delivery_store(
+    *,
+    source: str,
+    space,
+    event: str,
+    dedupe_key: str,
+    payload: dict,
+    source_ref: str = "",
+    rearm: bool = False,
+    status: str = WorkStatus.PENDING,
+):
+    """Store a delivery once per dedupe key; return (delivery, created).
+
+    A repeat of a known key only counts as received again, unless `rearm` (Cobot: deliveries carry
+    no id, and processing re-fetches the current state) puts a finished row back in the queue.
+    `status=IGNORED` stores an event we don't handle, for the record, without processing it.
+    """
+    from spaces.models import InboundDelivery
+
+    try:
+        with transaction.atomic():
+            delivery = InboundDelivery.objects.create(
+                source=source, space=space, event=event, dedupe_key=dedupe_key, payload=payload,
+                source_ref=source_ref, status=status,
+            )
+    except IntegrityError:
+        now = timezone.now()
+        InboundDelivery.objects.filter(dedupe_key=dedupe_key).update(
+            times_received=F("times_received") + 1, received_at=now
+        )
+        if rearm:
+            # Only rows that are not queued or running already; a running one will see fresh data.
+            InboundDelivery.objects.filter(
+                dedupe_key=dedupe_key, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
+            ).update(status=WorkStatus.PENDING, attempts=0, next_attempt_at=now, finished_at=None)
+        delivery = InboundDelivery.objects.get(dedupe_key=dedupe_key)
+        if delivery.status == WorkStatus.PENDING:
+            delivery.enqueue()
+        return delivery, False
+    if delivery.status == WorkStatus.PENDING:
+        delivery.enqueue()
+    return delivery, True

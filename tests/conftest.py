@@ -39,3 +39,33 @@ def space_b(bob):
     space = Space.objects.create(subdomain="space-b", name="Space B", cobot_space_id="space-b-id", access_token="tok-b")
     SpaceAdmin.objects.create(user=bob, space=space)
     return space
+
+
+@pytest.fixture
+def cobot(settings):
+    """The Cobot stand-in, with AccessBridge's Cobot URLs pointing at it."""
+    from tests.fakes.cobot import CobotFake
+
+    with CobotFake() as fake:
+        settings.COBOT_SITE_URL = fake.url
+        settings.COBOT_API2_URL = fake.api2_url
+        settings.COBOT_SPACE_URL_TEMPLATE = fake.space_url_template
+        yield fake
+
+
+@pytest.fixture
+def smartlock():
+    from tests.fakes.smartlock import SmartLockFake
+
+    with SmartLockFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """Waits (Retry-After, gateway busy) return at once; the calls record what was asked."""
+    import time
+
+    waited: list[float] = []
+    monkeypatch.setattr(time, "sleep", waited.append)
+    return waited
