@@ -137,6 +137,25 @@ class LockAdapter:
     def list_doors(self) -> list[VendorDoor]:
         raise NotImplementedError
 
+    def doors_sync(self) -> list[Door]:
+        """Bring the connection's Door rows in step with the vendor (new ones added, names updated).
+
+        Vendors that need more than a list (gateways, share codes) override this.
+        """
+        from locks.models import Door
+
+        doors = []
+        for found in self.list_doors():
+            door, _ = Door.objects.update_or_create(
+                connection=self.connection, vendor_ref=found.vendor_ref,
+                defaults={"name": found.name, "extra": found.extra},
+            )
+            doors.append(door)
+        return doors
+
+    def status_refresh(self) -> None:
+        """Refresh door state / battery / gateway status where the vendor reports them."""
+
     # PERSON_ACCOUNTS
     def person_ensure(self, *, membership: Membership, vendor_person_id: str = "") -> str:
         """Create the person (or find them again) and return the vendor's person id."""
