@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from accessbridge.fields import mask_secret
-from accessbridge.work import WorkStatus, work_retry
+from accessbridge.work import work_retry
 
 
 def pretty_json(value) -> str:
@@ -27,10 +27,3 @@ class RetryableWorkAdmin(admin.ModelAdmin):
     actions = [retry_work]
     list_filter = ["status"]
     readonly_fields = ["status", "attempts", "next_attempt_at", "last_error", "created_at", "updated_at", "finished_at"]
-
-    def get_list_filter(self, request):
-        return list(super().get_list_filter(request))
-
-    @staticmethod
-    def failed_statuses():
-        return [WorkStatus.FAILED, WorkStatus.WAITING]
