@@ -7,6 +7,15 @@ from django.contrib.auth import get_user_model
 from spaces.models import Space, SpaceAdmin
 
 
+def pytest_runtest_setup(item):
+    # Concurrency tests need real concurrent writers; SQLite serializes them.
+    if item.get_closest_marker("postgres_only"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL (concurrent writers)")
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
