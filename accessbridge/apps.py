@@ -14,6 +14,9 @@ class AccessBridgeConfig(AppConfig):
 # Periodic jobs, kept in step with the code after each migrate. Apps add theirs to SCHEDULES.
 SCHEDULES: list[dict] = [
     {"name": "work: dispatch due and stuck rows", "func": "accessbridge.work.work_dispatch_due", "minutes": 1},
+    {"name": "locks: access sync (dates, bookings)", "func": "locks.tasks.access_sync_due", "minutes": 15},
+    {"name": "locks: access sync with vendor check", "func": "locks.tasks.access_sync_daily", "minutes": 24 * 60},
+    {"name": "spaces: full sync of every connected space", "func": "spaces.tasks.spaces_sync_all", "minutes": 15},
 ]
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "accessbridge",
     "spaces",
+    "spaces.cobot",  # the "Sign in with Cobot" allauth provider
     "locks",
 ]
 
@@ -122,7 +123,13 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
 SOCIALACCOUNT_STORE_TOKENS = True
-SOCIALACCOUNT_PROVIDERS: dict = {}
+SOCIALACCOUNT_PROVIDERS: dict = {
+    "cobot": {
+        # Without a client id the provider stays hidden (no app): paste a token to connect instead.
+        "APPS": [{"client_id": COBOT_CLIENT_ID, "secret": COBOT_CLIENT_SECRET}] if COBOT_CLIENT_ID else [],
+        "OAUTH_PKCE_ENABLED": True,
+    },
+}
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
 from spaces.models import (
@@ -28,6 +28,16 @@ class SpaceModelAdmin(admin.ModelAdmin):
     exclude = ["access_token", "webhook_secret"]
     readonly_fields = ["key", "token", "secret", "last_sync_result_pretty", "created_at"]
     inlines = [SpaceAdminInline]
+    actions = ["sync_now"]
+
+    @admin.action(description="Full sync with Cobot now (queued)")
+    def sync_now(self, request, queryset):
+        from spaces.services import space_sync_enqueue
+
+        spaces = list(queryset.filter(status=Space.Status.ACTIVE))
+        for space in spaces:
+            space_sync_enqueue(space=space)
+        self.message_user(request, f"{len(spaces)} space(s) queued for a full sync.", messages.SUCCESS)
 
     @admin.display(description="Cobot token")
     def token(self, obj):

@@ -102,8 +102,11 @@ class Membership(models.Model):
     unused_time_passes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Unknown (empty) until fetched from Cobot."
     )
+    time_passes_synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When unused_time_passes was last fetched from Cobot."
+    )
     raw = models.JSONField(default=dict, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True, help_text="When Cobot's data last changed this row.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -124,6 +127,7 @@ class Booking(models.Model):
     membership = models.ForeignKey(
         Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="bookings"
     )
+    membership_cobot_id = models.CharField(max_length=100, blank=True, db_index=True)
     resource_cobot_id = models.CharField(max_length=100, db_index=True)
     resource_name = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=300, blank=True)

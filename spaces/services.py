@@ -2,11 +2,39 @@
 
 import logging
 
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
 from accessbridge.http import ServiceError
+from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
-from spaces.models import CheckInToken, Membership, Space
+from spaces.models import (
+    CheckInToken,
+    CobotSubscription,
+    Membership,
+    NavigationLink,
+    Space,
+    SpaceAdmin,
+    new_secret,
+)
 
 logger = logging.getLogger(__name__)
+
+# Our pages inside Cobot: (section, label, URL name of the framed view).
+NAVIGATION_LINKS = (
+    ("admin/manage", "Door access", "embedded_admin_page"),
+    ("members", "Doors", "embedded_member_page"),
+)
+
+
+class ConnectError(Exception):
+    """Connecting failed in a way the user can act on; the message says how."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def space_mark_reconnect_needed(*, space: Space, error: str) -> None:
@@ -36,3 +64,240 @@ def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
         defaults={"membership": membership, "membership_cobot_id": membership.cobot_id, "raw": raw or {}},
     )
     return row
+
+
+# --- URLs Cobot calls or frames ---------------------------------------------------------------------
+def subscription_callback_url(*, space: Space, event: str) -> str:
+    path = reverse("cobot_webhook", kwargs={"space_key": space.key, "secret": space.webhook_secret, "event": event})
+    return f"{settings.ACCESSBRIDGE_BASE_URL}{path}"
+
+
+def _is_our_callback(space: Space, callback_url) -> bool:
+    # Any secret: subscriptions made with an older secret of this space are ours to replace.
+    return isinstance(callback_url, str) and callback_url.startswith(
+        f"{settings.ACCESSBRIDGE_BASE_URL}/hooks/cobot/{space.key}/"
+    )
+
+
+def embedded_page_url(*, space: Space, url_name: str) -> str:
+    return f"{settings.ACCESSBRIDGE_BASE_URL}{reverse(url_name, kwargs={'space_key': space.key})}"
+
+
+def _is_our_page(space: Space, iframe_url) -> bool:
+    return isinstance(iframe_url, str) and iframe_url.startswith(
+        f"{settings.ACCESSBRIDGE_BASE_URL}/embedded/{space.key}/"
+    )
+
+
+# --- connect ---------------------------------------------------------------------------------------
+def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
+    """Connect (or reconnect, or repair) a space with a Cobot user's token.
+
+    The token's user must administer the space at Cobot. The token is exchanged for a space-bound
+    one (it survives its creator leaving the space's admins), stored encrypted; then webhooks and
+    navigation links are made complete, and work that waited for a reconnect is resumed.
+    """
+    subdomain = subdomain.strip().lower()
+    profile = _connect_step(lambda: client.user_get(token=user_token))
+    administered = {
+        str(entry.get("space_subdomain"))
+        for entry in profile.get("admin_of") or []
+        if isinstance(entry, dict)
+    }
+    if subdomain not in administered:
+        who = profile.get("email") or "this Cobot account"
+        raise ConnectError(f"{who} does not administer the Cobot space “{subdomain}”.")
+    granted = _connect_step(lambda: client.access_token_scopes(token=user_token))
+    missing = sorted(set(client.SPACE_SCOPES) - granted) if granted is not None else []
+    if missing:
+        raise ConnectError(
+            f"The Cobot token lacks the permissions {', '.join(missing)}. Sign in with Cobot again and allow them."
+        )
+    details = _connect_step(lambda: client.space_get(subdomain=subdomain, token=user_token))
+    bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])))
+
+    with transaction.atomic():
+        space = Space.objects.select_for_update().filter(subdomain=subdomain).first() or Space(subdomain=subdomain)
+        previous_token = space.access_token if space.pk else ""
+        if space.status != Space.Status.ACTIVE or not space.pk:
+            space.connected_at = timezone.now()
+        space.cobot_space_id = str(details["id"])
+        space.name = str(details.get("name") or space.name or subdomain)[:200]
+        space.access_token = bound
+        space.token_scopes = " ".join(sorted(granted or ()))[:500]
+        space.status = Space.Status.ACTIVE
+        space.last_error = ""
+        space.save()
+        if user is not None:
+            SpaceAdmin.objects.update_or_create(
+                user=user, space=space, defaults={"cobot_user_id": str(profile["id"])}
+            )
+    if previous_token and previous_token != bound:
+        try:
+            client.access_token_revoke(token=previous_token)
+        except ServiceError as exc:
+            logger.info("could not revoke the previous token of %s: %s", space.subdomain, exc)
+    try:
+        space_cobot_setup_ensure(space=space)
+    except ServiceError as exc:
+        Space.objects.filter(pk=space.pk).update(last_error=f"Setting up at Cobot failed: {exc}"[:1000])
+        raise ConnectError(
+            f"Connected, but setting up webhooks and pages at Cobot failed ({exc}). Connect again to repair."
+        ) from None
+    space_deliveries_resume(space=space)
+    return space
+
+
+def _connect_step(call):
+    try:
+        return call()
+    except ServiceError as exc:
+        if exc.is_auth:
+            raise ConnectError(f"Cobot refused: {exc.message}. Sign in with Cobot again.") from None
+        raise ConnectError(f"Talking to Cobot failed: {exc}") from None
+
+
+def space_deliveries_resume(*, space: Space) -> int:
+    """After a reconnect: the deliveries that waited for it go back in the queue."""
+    return work_retry(space.deliveries.filter(status=WorkStatus.WAITING))
+
+
+def space_cobot_setup_ensure(*, space: Space) -> dict:
+    return {
+        "subscriptions": subscriptions_ensure(space=space),
+        "navigation_links": navigation_links_ensure(space=space),
+    }
+
+
+def subscriptions_ensure(*, space: Space) -> dict:
+    """One active subscription per event we handle, with the current secret. Idempotent; repairs."""
+    from spaces.mirror import SUBSCRIBED_EVENTS
+
+    wanted = {event: subscription_callback_url(space=space, event=event) for event in SUBSCRIBED_EVENTS}
+    counts = {"kept": 0, "created": 0, "deleted": 0}
+    kept: dict[str, dict] = {}
+    for subscription in client.subscriptions_list(space=space):
+        if not _is_our_callback(space, subscription.get("callback_url")):
+            continue  # someone else's subscription
+        event = subscription.get("event")
+        if (
+            wanted.get(event) == subscription.get("callback_url")
+            and subscription.get("active", True)
+            and event not in kept
+        ):
+            kept[event] = subscription
+            counts["kept"] += 1
+        elif subscription.get("id") is not None:
+            # Deactivated by Cobot, an old secret, a duplicate, or an event we dropped.
+            client.subscription_delete(space=space, subscription_cobot_id=str(subscription["id"]))
+            counts["deleted"] += 1
+    for event, callback_url in wanted.items():
+        if event in kept:
+            continue
+        created = client.subscription_create(space=space, event=event, callback_url=callback_url)
+        kept[event] = created or {}
+        counts["created"] += 1
+    with transaction.atomic():
+        for event, subscription in kept.items():
+            CobotSubscription.objects.update_or_create(
+                space=space,
+                event=event,
+                defaults={
+                    "cobot_id": str(subscription.get("id") or ""),
+                    "api_url": str(subscription.get("url") or "")[:500],
+                    "active": True,
+                },
+            )
+        CobotSubscription.objects.filter(space=space).exclude(event__in=list(wanted)).delete()
+    return counts
+
+
+def navigation_links_ensure(*, space: Space) -> dict:
+    """Our two pages in Cobot's navigation, once each. Idempotent; removes our duplicates."""
+    wanted = {section: (label, embedded_page_url(space=space, url_name=name)) for section, label, name in NAVIGATION_LINKS}
+    counts = {"kept": 0, "created": 0, "deleted": 0}
+    kept: dict[str, dict] = {}
+    for link in client.navigation_links_list(space=space):
+        if not _is_our_page(space, link.get("iframe_url")):
+            continue
+        section = link.get("section")
+        if section in wanted and wanted[section][1] == link.get("iframe_url") and section not in kept:
+            kept[section] = link
+            counts["kept"] += 1
+        elif link.get("url"):
+            client.navigation_link_delete(space=space, url=link["url"])
+            counts["deleted"] += 1
+    for section, (label, iframe_url) in wanted.items():
+        if section not in kept:
+            kept[section] = client.navigation_link_create(space=space, section=section, label=label, iframe_url=iframe_url)
+            counts["created"] += 1
+    with transaction.atomic():
+        for section, link in kept.items():
+            api_url = str(link.get("url") or "")
+            NavigationLink.objects.update_or_create(
+                space=space,
+                section=section,
+                defaults={
+                    "label": str(link.get("label") or wanted[section][0])[:100],
+                    "iframe_url": wanted[section][1],
+                    "cobot_id": api_url.rstrip("/").rsplit("/", 1)[-1][:100],
+                    "api_url": api_url[:500],
+                    "user_url": str(link.get("user_url") or "")[:500],
+                },
+            )
+        NavigationLink.objects.filter(space=space).exclude(section__in=list(wanted)).delete()
+    return counts
+
+
+# --- disconnect ------------------------------------------------------------------------------------
+def space_disconnect(*, space: Space) -> list[str]:
+    """Remove our subscriptions and navigation links at Cobot, revoke the token, keep the history.
+
+    Returns what could not be done at Cobot (e.g. the token was already revoked); the local side is
+    disconnected regardless, and the webhook secret changes so that leftovers can no longer deliver.
+    """
+    problems = []
+    if space.access_token:
+        for what, step in (
+            ("webhook subscriptions", _subscriptions_remove),
+            ("navigation links", _navigation_links_remove),
+        ):
+            try:
+                step(space)
+            except ServiceError as exc:
+                problems.append(f"Could not remove the {what} at Cobot: {exc}")
+        try:
+            client.access_token_revoke(token=space.access_token)
+        except ServiceError as exc:
+            problems.append(f"Could not revoke the token at Cobot: {exc}")
+    with transaction.atomic():
+        space.status = Space.Status.DISCONNECTED
+        space.access_token = ""
+        space.token_scopes = ""
+        space.webhook_secret = new_secret()
+        space.last_error = " ".join(problems)[:1000]
+        space.save(update_fields=["status", "access_token", "token_scopes", "webhook_secret", "last_error"])
+        CobotSubscription.objects.filter(space=space).update(active=False)
+        NavigationLink.objects.filter(space=space).delete()
+    return problems
+
+
+def _subscriptions_remove(space: Space) -> None:
+    for subscription in client.subscriptions_list(space=space):
+        if _is_our_callback(space, subscription.get("callback_url")) and subscription.get("id") is not None:
+            client.subscription_delete(space=space, subscription_cobot_id=str(subscription["id"]))
+
+
+def _navigation_links_remove(space: Space) -> None:
+    for link in client.navigation_links_list(space=space):
+        if _is_our_page(space, link.get("iframe_url")) and link.get("url"):
+            client.navigation_link_delete(space=space, url=link["url"])
+
+
+# --- sync --------------------------------------------------------------------------------------------
+def space_sync_enqueue(*, space: Space) -> None:
+    """Ask a worker for a full sync of this space, once the current transaction commits."""
+    from spaces.tasks import space_sync_send
+
+    pk = space.pk
+    transaction.on_commit(lambda: space_sync_send(pk))

@@ -7,15 +7,26 @@ server or the local stand-in (tests/fakes/cobot.py) can replace Cobot. Facts: sh
 import logging
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from datetime import datetime
+from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 
 from accessbridge.http import ServiceError, http_request
+from spaces.cobot.records import cobot_time_format
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "Cobot"
+
+# What a space-bound token must be allowed to do for the features here (cobot-api.md, API 1 scopes
+# plus API 2's write_check_ins). A member signing in to a framed page only needs read_user.
+SPACE_SCOPES = (
+    "read", "read_user", "read_memberships", "read_plans", "read_time_passes", "read_bookings",
+    "read_resources", "read_check_ins", "checkin", "checkin_tokens", "read_custom_fields",
+    "read_subscriptions", "write_subscriptions", "navigation", "write_check_ins",
+)  # fmt: skip
+MEMBER_SCOPES = ("read_user",)
 # Cobot allows about 60 requests/min per user and answers 429 with Retry-After: a short pause is
 # waited out here; a longer one goes back to the work runner as a transient error.
 MAX_INLINE_WAIT_SECONDS = 30
@@ -54,7 +65,8 @@ def url_is_on_space_host(space, url: str) -> bool:
         and (target.hostname or "").lower() == (base.hostname or "").lower()
         and target.port == base.port
         and target.path.startswith(base.path)
-        and ".." not in target.path.split("/")
+        # Also percent-encoded ("%2e%2e"): a server that decodes it would climb out of the space.
+        and ".." not in unquote(target.path).replace("\\", "/").split("/")
     )
 
 
@@ -76,6 +88,158 @@ def cobot_request(space, method: str, url: str, *, token: str | None = None, ok_
                 space_mark_reconnect_needed(space=space, error=str(exc))
             raise
     raise AssertionError("unreachable")
+
+
+# --- site: user, spaces, access tokens ------------------------------------------------------------
+def user_get(*, token: str) -> dict:
+    # GET {site}/api/user → {id, email, admin_of: [{space_subdomain, space_name, space_link}], memberships}
+    user = _object(cobot_request(None, "GET", site_url("api/user"), token=token))
+    if not user.get("id"):
+        raise ServiceError("user without an id", service=SERVICE)
+    return user
+
+
+def space_get(*, subdomain: str, token: str) -> dict:
+    # GET {site}/api/spaces/<subdomain> → {id, name, subdomain, ...}; admin_of entries carry no space id
+    space = _object(cobot_request(None, "GET", site_url(f"api/spaces/{quote(subdomain, safe='')}"), token=token))
+    if not space.get("id"):
+        raise ServiceError("space without an id", service=SERVICE)
+    return space
+
+
+def access_token_scopes(*, token: str) -> set[str] | None:
+    # GET {site}/api/access_tokens/<token> → {scope: [...]}; None when Cobot does not say
+    info = _object(cobot_request(None, "GET", site_url(f"api/access_tokens/{quote(token, safe='')}"), token=token))
+    scope = info.get("scope")
+    if isinstance(scope, str):
+        return set(scope.split())
+    if isinstance(scope, list):
+        return {str(s) for s in scope}
+    return None
+
+
+def access_token_bind(*, token: str, space_id: str) -> str:
+    # POST {site}/api/access_tokens/<token>/space {space_id} → {token, scope}: same scope, bound to the space
+    url = site_url(f"api/access_tokens/{quote(token, safe='')}/space")
+    bound = _object(cobot_request(None, "POST", url, token=token, json={"space_id": space_id})).get("token")
+    if not isinstance(bound, str) or not bound:
+        raise ServiceError("no token in the answer", service=SERVICE)
+    return bound
+
+
+def access_token_revoke(*, token: str) -> None:
+    # DELETE {site}/api/access_tokens/<token>; a token that is already gone answers 401/404: fine
+    url = site_url(f"api/access_tokens/{quote(token, safe='')}")
+    cobot_request(None, "DELETE", url, token=token, ok_statuses=(401, 404))
+
+
+# --- memberships, plans, time passes (API 1) ------------------------------------------------------
+def memberships_list(*, space) -> list[dict]:
+    # GET {space}/api/memberships: all current ones. Limited to about 6/min: never call it per member.
+    return _list(cobot_request(space, "GET", space_api_url(space, "memberships")))
+
+
+def space_resource_get(*, space, url: str) -> dict:
+    """GET a resource named by a webhook (membership, booking): only ever on the space's own host."""
+    if not url_is_on_space_host(space, url):
+        raise ServiceError("refusing to fetch a URL outside the space's Cobot host", service=SERVICE)
+    return _object(cobot_request(space, "GET", url))
+
+
+def membership_get(*, space, membership_cobot_id: str) -> dict:
+    # GET {space}/api/memberships/<id>
+    return space_resource_get(space=space, url=space_api_url(space, f"memberships/{quote(membership_cobot_id)}"))
+
+
+def plans_list(*, space) -> list[dict]:
+    # GET {space}/api/plans
+    return _list(cobot_request(space, "GET", space_api_url(space, "plans")))
+
+
+def time_passes_unused(*, space, membership_cobot_id: str) -> list[dict]:
+    # GET {space}/api/memberships/<id>/time_passes/unused (scope read_time_passes)
+    url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/time_passes/unused")
+    return _list(cobot_request(space, "GET", url))
+
+
+def custom_fields_list(*, space) -> list[dict]:
+    # GET {space}/api/custom_fields → [{membership_id, fields: [{id, label, value}]}]
+    return _list(cobot_request(space, "GET", space_api_url(space, "custom_fields")))
+
+
+def membership_custom_fields(*, space, membership_cobot_id: str) -> dict:
+    # GET {space}/api/memberships/<id>/custom_fields → {membership_id, fields: [...]}
+    url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/custom_fields")
+    return _object(cobot_request(space, "GET", url))
+
+
+# --- bookings (API 1) -----------------------------------------------------------------------------
+def bookings_list(*, space, starts: datetime, ends: datetime) -> list[dict]:
+    # GET {space}/api/bookings?from&to → bookings overlapping the window
+    params = {"from": cobot_time_format(starts), "to": cobot_time_format(ends)}
+    return _list(cobot_request(space, "GET", space_api_url(space, "bookings"), params=params))
+
+
+# --- check-ins (API 1) ----------------------------------------------------------------------------
+def work_sessions_list(*, space, starts: datetime, ends: datetime) -> list[dict]:
+    # GET {space}/api/work_sessions?from&to → [{membership: {id}, valid_from, valid_until, time_pass?}]
+    params = {"from": cobot_time_format(starts), "to": cobot_time_format(ends)}
+    return _list(cobot_request(space, "GET", space_api_url(space, "work_sessions"), params=params))
+
+
+def checkin_by_membership(*, space, membership_cobot_id: str) -> dict:
+    # POST {space}/api/memberships/<id>/work_sessions
+    url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/work_sessions")
+    return _object(cobot_request(space, "POST", url))
+
+
+def checkout_by_membership(*, space, membership_cobot_id: str) -> None:
+    # DELETE {space}/api/memberships/<id>/check_ins/current; 404 = not checked in
+    url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/check_ins/current")
+    cobot_request(space, "DELETE", url, ok_statuses=(404,))
+
+
+# --- webhook subscriptions (API 1) ----------------------------------------------------------------
+def subscriptions_list(*, space) -> list[dict]:
+    # GET {space}/api/subscriptions → [{id, event, url, active, callback_url}]
+    return _list(cobot_request(space, "GET", space_api_url(space, "subscriptions")))
+
+
+def subscription_create(*, space, event: str, callback_url: str) -> dict | None:
+    # POST {space}/api/subscriptions {event, callback_url} → 201 {id, ...}; 409: the same one exists (None)
+    response = cobot_request(
+        space,
+        "POST",
+        space_api_url(space, "subscriptions"),
+        json={"event": event, "callback_url": callback_url},
+        ok_statuses=(409,),
+    )
+    return None if response.status_code == 409 else _object(response)
+
+
+def subscription_delete(*, space, subscription_cobot_id: str) -> None:
+    # DELETE {space}/api/subscriptions/<id>; 404: already gone
+    url = space_api_url(space, f"subscriptions/{quote(str(subscription_cobot_id))}")
+    cobot_request(space, "DELETE", url, ok_statuses=(404,))
+
+
+# --- navigation links (API 1) ---------------------------------------------------------------------
+def navigation_links_list(*, space) -> list[dict]:
+    # GET {space}/api/navigation_links → [{section, label, iframe_url, url, user_url}] (no id: `url` is the handle)
+    return _list(cobot_request(space, "GET", space_api_url(space, "navigation_links")))
+
+
+def navigation_link_create(*, space, section: str, label: str, iframe_url: str) -> dict:
+    # POST {space}/api/navigation_links {section, label, iframe_url} (scope navigation)
+    body = {"section": section, "label": label, "iframe_url": iframe_url}
+    return _object(cobot_request(space, "POST", space_api_url(space, "navigation_links"), json=body))
+
+
+def navigation_link_delete(*, space, url: str) -> None:
+    # DELETE <link url>; the url comes from Cobot, but the token only ever goes to the space's host
+    if not url_is_on_space_host(space, url):
+        raise ServiceError("navigation link URL is not on the space's Cobot host", service=SERVICE)
+    cobot_request(space, "DELETE", url, ok_statuses=(404,))
 
 
 # --- check-in tokens (API 1) ----------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""allauth provider "Sign in with Cobot" (after allauth's gitlab provider)."""
+
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.providers.base import ProviderAccount
+from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
+
+from spaces.cobot.accounts import PROVIDER_ID
+from spaces.cobot.client import MEMBER_SCOPES, SPACE_SCOPES
+from spaces.cobot.views import CobotOAuth2Adapter
+
+
+class CobotAccount(ProviderAccount):
+    def to_str(self):
+        return self.account.extra_data.get("email") or super().to_str()
+
+
+class CobotProvider(OAuth2Provider):
+    id = PROVIDER_ID
+    name = "Cobot"
+    account_class = CobotAccount
+    oauth2_adapter_class = CobotOAuth2Adapter
+    pkce_enabled_default = True
+
+    def get_default_scope(self):
+        # Admins sign in to connect spaces: the space-bound token inherits exactly these scopes.
+        return list(SPACE_SCOPES)
+
+    def get_scope_from_request(self, request):
+        # A member signing in to a framed member page is only identified, never given admin scopes.
+        if request.GET.get("purpose") == "member":
+            return list(MEMBER_SCOPES)
+        return super().get_scope_from_request(request)
+
+    def extract_uid(self, data):
+        return str(data["id"])
+
+    def extract_common_fields(self, data):
+        return {"email": data.get("email"), "name": data.get("name")}
+
+    def extract_email_addresses(self, data):
+        # Cobot does not say whether the address is verified: allauth's own rules decide.
+        email = data.get("email")
+        return [EmailAddress(email=email, verified=False, primary=True)] if email else []
+
+
+provider_classes = [CobotProvider]

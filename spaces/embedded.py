@@ -1,0 +1,87 @@
+"""Pages shown inside Cobot (iframe): framing rules, the viewer check, and the sections other apps add.
+
+Extension point: the locks app adds its parts ("my doors", "open door", door status) without spaces
+importing locks:
+
+    member_page_section_register(my_doors_section)
+    admin_page_section_register(doors_status_section)
+
+Each section is a callable (request, space, membership) -> (template_name, context) | None, rendered
+in registration order. `membership` is the viewer's own membership in the space, if any.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from spaces.cobot.client import space_base_url
+from spaces.models import Membership, Space
+
+PageSection = Callable[[HttpRequest, Space, Membership | None], tuple[str, dict] | None]
+_member_page_sections: list[PageSection] = []
+_admin_page_sections: list[PageSection] = []
+
+
+def member_page_section_register(section: PageSection) -> None:
+    if section not in _member_page_sections:
+        _member_page_sections.append(section)
+
+
+def admin_page_section_register(section: PageSection) -> None:
+    if section not in _admin_page_sections:
+        _admin_page_sections.append(section)
+
+
+def _sections_render(sections, request, space, membership) -> list[str]:
+    rendered = []
+    for section in sections:
+        result = section(request, space, membership)
+        if result is not None:
+            template_name, context = result
+            context = {"space": space, "membership": membership, **context}
+            rendered.append(mark_safe(render_to_string(template_name, context, request=request)))
+    return rendered
+
+
+def member_page_sections_render(*, request, space, membership) -> list[str]:
+    return _sections_render(_member_page_sections, request, space, membership)
+
+
+def admin_page_sections_render(*, request, space, membership) -> list[str]:
+    return _sections_render(_admin_page_sections, request, space, membership)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def cobot_frame_origins(space: Space) -> list[str]:
+    """Who may frame the space's pages: the space's Cobot host and Cobot's site."""
+    origins = [_origin(space_base_url(space.subdomain)), _origin(settings.COBOT_SITE_URL)]
+    return list(dict.fromkeys(origins))
+
+
+def framed_by_cobot(view):
+    """Let only the space's Cobot origins frame this view (CSP frame-ancestors instead of DENY).
+
+    The wrapped view sets `request.framing_space` once it knows the space; without it (e.g. a 404
+    for an unknown space) the response keeps the site-wide X-Frame-Options: DENY.
+    """
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.framing_space = None
+        response = view(request, *args, **kwargs)
+        if request.framing_space is not None:
+            origins = " ".join(cobot_frame_origins(request.framing_space))
+            response["Content-Security-Policy"] = f"frame-ancestors {origins}"
+            response.xframe_options_exempt = True
+        return response
+
+    return wrapper

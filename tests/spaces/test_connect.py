@@ -1,0 +1,234 @@
+"""Connecting a space (pasted token, Cobot sign-in, command), repairing it, and disconnecting it."""
+
+import pytest
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from spaces.mirror import SUBSCRIBED_EVENTS
+from spaces.models import CobotSubscription, Membership, NavigationLink, Space, SpaceAdmin
+from tests.fakes.base import Response
+from tests.fakes.cobot import SCOPES, WEBHOOK_EVENTS
+from tests.spaces.conftest import ADMIN_TOKEN, BASE_URL
+
+SUBSCRIPTIONS = "/spaces/harbour/api/subscriptions"
+LINKS = "/spaces/harbour/api/navigation_links"
+
+
+def paste(client, token=ADMIN_TOKEN, subdomain="harbour"):
+    return client.post(reverse("space_connect_token"), {"subdomain": subdomain, "token": token})
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_we_subscribe_to_every_event_cobot_api_md_lists():
+    assert set(SUBSCRIBED_EVENTS) == WEBHOOK_EVENTS
+
+
+def test_it_connects_a_space_with_a_pasted_token(client, alice, harbour, base_url):
+    client.force_login(alice)
+    response = paste(client)
+    space = Space.objects.get(subdomain="harbour")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("space_detail", args=["harbour"])
+    assert (space.status, space.name, space.cobot_space_id) == ("active", "Harbour Works", "space-harbour")
+    assert SpaceAdmin.objects.get(space=space).user == alice
+    assert SpaceAdmin.objects.get(space=space).cobot_user_id == "user-alice"
+
+    # A space-bound token, not the pasted one, stored encrypted.
+    bound = harbour.tokens[space.access_token]
+    assert bound.space_id == "space-harbour" and space.access_token != ADMIN_TOKEN
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT access_token FROM spaces_space WHERE id = %s", [space.pk])
+        assert space.access_token not in cursor.fetchone()[0]
+
+    subscriptions = list(harbour.space("harbour").subscriptions.values())
+    assert {s["event"] for s in subscriptions} == set(SUBSCRIBED_EVENTS)
+    for s in subscriptions:
+        assert s["callback_url"] == f"{BASE_URL}/hooks/cobot/{space.key}/{space.webhook_secret}/{s['event']}/"
+    assert CobotSubscription.objects.filter(space=space, active=True).count() == len(SUBSCRIBED_EVENTS)
+
+    links = {link["section"]: link for link in harbour.space("harbour").navigation_links.values()}
+    assert set(links) == {"admin/manage", "members"}
+    assert links["admin/manage"]["iframe_url"] == f"{BASE_URL}/embedded/{space.key}/admin/"
+    assert links["members"]["iframe_url"] == f"{BASE_URL}/embedded/{space.key}/member/"
+    assert NavigationLink.objects.filter(space=space).count() == 2
+
+
+def test_connecting_again_repairs_what_is_missing_and_duplicates_nothing(connected, harbour, alice):
+    at_cobot = harbour.space("harbour")
+    first_token = connected.access_token
+    lost = next(iter(at_cobot.subscriptions))
+    del at_cobot.subscriptions[lost]
+    at_cobot.navigation_links.pop(next(iter(at_cobot.navigation_links)))
+    posts_before = harbour.calls("POST", SUBSCRIPTIONS)
+
+    client = Client()
+    client.force_login(alice)
+    assert paste(client).status_code == 302
+
+    assert len(at_cobot.subscriptions) == len(SUBSCRIBED_EVENTS)
+    assert len({(s["event"], s["callback_url"]) for s in at_cobot.subscriptions.values()}) == len(SUBSCRIBED_EVENTS)
+    assert sorted(link["section"] for link in at_cobot.navigation_links.values()) == ["admin/manage", "members"]
+    assert harbour.calls("POST", SUBSCRIPTIONS) - posts_before == 1
+    assert harbour.tokens[first_token].revoked  # the previous space token does not linger
+    assert SpaceAdmin.objects.filter(space=connected).count() == 1
+
+
+def test_it_replaces_subscriptions_cobot_deactivated_or_made_with_an_old_secret(connected, harbour):
+    from spaces.services import space_connect
+
+    at_cobot = harbour.space("harbour")
+    deactivated = next(s for s in at_cobot.subscriptions.values() if s["event"] == "confirmed_membership")
+    deactivated["active"] = False
+    stale = next(s for s in at_cobot.subscriptions.values() if s["event"] == "created_booking")
+    stale["callback_url"] = stale["callback_url"].replace(connected.webhook_secret, "old-secret")
+    harbour.add_user("token-other", admin_of=["harbour"])
+    someone_elses = {"id": "x1", "event": "created_booking", "url": "", "active": True, "callback_url": "https://zapier.example/h"}
+    at_cobot.subscriptions["x1"] = someone_elses
+
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)
+
+    ours = [s for s in at_cobot.subscriptions.values() if s["id"] != "x1"]
+    assert len(ours) == len(SUBSCRIBED_EVENTS)
+    assert all(s["active"] and connected.webhook_secret in s["callback_url"] for s in ours)
+    assert at_cobot.subscriptions["x1"] == someone_elses  # never touch another integration's hooks
+
+
+def test_a_409_from_cobot_means_the_subscription_is_already_there(connected, harbour):
+    from spaces.services import space_connect
+
+    # Cobot's list is momentarily missing our subscriptions, so we try to create them: each gets 409.
+    harbour.force(Response(200, []), path=f"^{SUBSCRIPTIONS}$")
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)
+    assert len(harbour.space("harbour").subscriptions) == len(SUBSCRIBED_EVENTS)
+    assert CobotSubscription.objects.filter(space=connected, active=True).count() == len(SUBSCRIBED_EVENTS)
+
+
+def test_it_refuses_a_token_of_someone_who_does_not_administer_the_space(client, alice, harbour, base_url):
+    harbour.add_user("token-charlie", admin_of=["dock"])
+    client.force_login(alice)
+    response = paste(client, token="token-charlie")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    assert "does not administer the Cobot space “harbour”" in messages_of(client.get(reverse("dashboard")))[0]
+    assert not Space.objects.exists()
+    assert harbour.calls("POST", r"/api/access_tokens/.*/space") == 0
+
+
+def test_it_names_the_permissions_a_token_lacks(client, alice, harbour, base_url):
+    harbour.add_user("token-narrow", admin_of=["harbour"], scopes=[s for s in SCOPES if s != "navigation"])
+    client.force_login(alice)
+    paste(client, token="token-narrow")
+    (message,) = messages_of(client.get(reverse("dashboard")))
+    assert "lacks the permissions navigation" in message
+    assert not Space.objects.exists()
+
+
+def test_it_says_so_when_cobot_rejects_the_pasted_token(client, alice, harbour, base_url):
+    client.force_login(alice)
+    paste(client, token="no-such-token")
+    (message,) = messages_of(client.get(reverse("dashboard")))
+    assert "Cobot refused" in message and "invalid_token" in message
+
+
+def test_a_malformed_subdomain_is_refused_before_calling_cobot(client, alice, harbour, base_url):
+    client.force_login(alice)
+    paste(client, subdomain="https://harbour.cobot.me")
+    assert "Only the subdomain" in messages_of(client.get(reverse("dashboard")))[0]
+    assert harbour.requests == []
+
+
+def cobot_sign_in_of(user, cobot, token=ADMIN_TOKEN):
+    """What "Sign in with Cobot" leaves behind: the social account and its stored token."""
+    import requests
+
+    profile = requests.get(f"{cobot.url}/api/user", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+    account = SocialAccount.objects.create(user=user, provider="cobot", uid=profile["id"], extra_data=profile)
+    SocialToken.objects.create(account=account, token=token)
+    return account
+
+
+def test_the_dashboard_lists_my_cobot_spaces_and_connects_one(client, alice, harbour, base_url, cobot_app):
+    cobot_sign_in_of(alice, harbour)
+    client.force_login(alice)
+    page = client.get(reverse("dashboard"))
+    assert b"Harbour Works" in page.content
+    assert b'name="subdomain" value="harbour"' in page.content
+
+    response = client.post(reverse("space_connect"), {"subdomain": "harbour"})
+    assert response.status_code == 302
+    space = Space.objects.get(subdomain="harbour")
+    assert space.status == "active" and SpaceAdmin.objects.filter(user=alice, space=space).exists()
+    assert len(harbour.space("harbour").subscriptions) == len(SUBSCRIBED_EVENTS)
+
+
+def test_the_stored_cobot_token_is_encrypted(alice, harbour):
+    from spaces.cobot.accounts import cobot_user_token
+
+    cobot_sign_in_of(alice, harbour)
+    assert SocialToken.objects.get().token != ADMIN_TOKEN
+    assert cobot_user_token(alice) == ADMIN_TOKEN
+
+
+def test_connecting_from_the_list_needs_a_cobot_sign_in(client, alice, harbour, base_url):
+    client.force_login(alice)
+    client.post(reverse("space_connect"), {"subdomain": "harbour"})
+    assert "Sign in with Cobot first" in messages_of(client.get(reverse("dashboard")))[0]
+    assert not Space.objects.exists()
+
+
+def test_the_connect_space_command(alice, harbour, base_url, capsys):
+    call_command("connect_space", subdomain="harbour", token=ADMIN_TOKEN, admin=alice.email)
+    space = Space.objects.get(subdomain="harbour")
+    assert space.status == "active" and SpaceAdmin.objects.filter(user=alice, space=space).exists()
+    assert "Connected Harbour Works" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="does not administer"):
+        call_command("connect_space", subdomain="dock", token=ADMIN_TOKEN)
+    with pytest.raises(CommandError, match="No user"):
+        call_command("connect_space", subdomain="harbour", token=ADMIN_TOKEN, admin="nobody@example.org")
+
+
+def test_it_disconnects_and_keeps_the_history(client, alice, connected, harbour):
+    Membership.objects.create(space=connected, cobot_id="m1", name="Ada", status="confirmed")
+    token, secret = connected.access_token, connected.webhook_secret
+    client.force_login(alice)
+
+    page = client.get(reverse("space_disconnect", args=["harbour"]))
+    assert page.status_code == 200 and b"Disconnect Harbour Works from Cobot?" in page.content
+    assert len(harbour.space("harbour").subscriptions) == len(SUBSCRIBED_EVENTS)  # GET changes nothing
+
+    response = client.post(reverse("space_disconnect", args=["harbour"]))
+    assert response.status_code == 302
+    at_cobot = harbour.space("harbour")
+    assert at_cobot.subscriptions == {} and at_cobot.navigation_links == {}
+    assert harbour.tokens[token].revoked
+    connected.refresh_from_db()
+    assert (connected.status, connected.access_token) == ("disconnected", "")
+    assert connected.webhook_secret != secret  # leftovers at Cobot could no longer deliver
+    assert Membership.objects.filter(space=connected).count() == 1
+    assert SpaceAdmin.objects.filter(space=connected, user=alice).exists()
+
+
+def test_disconnecting_with_a_revoked_token_still_disconnects_here(alice, connected, harbour, capsys):
+    harbour.revoke_token(connected.access_token)
+    call_command("disconnect_space", "harbour")
+    connected.refresh_from_db()
+    assert connected.status == "disconnected"
+    assert "Could not remove the webhook subscriptions at Cobot" in connected.last_error
+    assert "Disconnected Harbour Works" in capsys.readouterr().out
+
+
+def test_state_changes_need_post_and_a_csrf_token(alice, connected, harbour):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    for name in ("space_disconnect", "space_reconnect", "space_sync_now", "space_deliveries_retry"):
+        assert client.post(reverse(name, args=["harbour"])).status_code == 403
+    for name in ("space_reconnect", "space_sync_now", "space_deliveries_retry"):
+        assert client.get(reverse(name, args=["harbour"])).status_code == 405
+    for name in ("space_connect", "space_connect_token"):
+        assert client.get(reverse(name)).status_code == 405
+    assert len(harbour.space("harbour").subscriptions) == len(SUBSCRIBED_EVENTS)

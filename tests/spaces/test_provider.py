@@ -1,0 +1,169 @@
+""""Sign in with Cobot" through allauth's real login flow, Cobot answered by `responses`."""
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+
+import pytest
+import responses
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.urls import reverse
+
+from spaces.cobot.accounts import cobot_user_token
+from spaces.cobot.client import SPACE_SCOPES
+from spaces.models import Space
+
+COBOT = "https://cobot.test"
+PROFILE = {
+    "id": "user-alice",
+    "email": "alice@cobot.example",
+    "memberships": [],
+    "admin_of": [
+        {"space_subdomain": "harbour", "space_name": "Harbour Works", "space_link": f"{COBOT}/api/spaces/harbour"}
+    ],
+}
+
+
+@pytest.fixture
+def oauth(settings, cobot_app, db):
+    settings.COBOT_SITE_URL = COBOT
+    settings.COBOT_SPACE_URL_TEMPLATE = "https://{subdomain}.cobot.test"
+    return cobot_app
+
+
+def start(client, **params):
+    """Press "Sign in with Cobot" (allauth takes a POST); return where it sends the browser."""
+    url = reverse("cobot_login") + (f"?{urlencode(params)}" if params else "")
+    response = client.post(url)
+    assert response.status_code == 302, response.content
+    parts = urlsplit(response["Location"])
+    return f"{parts.scheme}://{parts.netloc}{parts.path}", dict(parse_qsl(parts.query))
+
+
+def callback(client, **params):
+    return client.get(reverse("cobot_callback"), params)
+
+
+def test_it_sends_the_browser_to_cobot_with_pkce(client, oauth):
+    authorize, query = start(client)
+    assert authorize == f"{COBOT}/oauth/authorize"
+    assert query["response_type"] == "code"
+    assert query["client_id"] == oauth["client_id"]
+    assert query["redirect_uri"] == "http://testserver/accounts/cobot/login/callback/"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) >= 43
+    assert set(query["scope"].split()) == set(SPACE_SCOPES)
+    assert query["state"]
+
+
+def test_it_signs_a_cobot_user_in_and_keeps_the_token_encrypted(client, oauth):
+    _, query = start(client)
+    with responses.RequestsMock() as cobot:
+        token_call = cobot.post(
+            f"{COBOT}/oauth/access_token",
+            json={"access_token": "user-token-1", "token_type": "bearer", "scope": " ".join(SPACE_SCOPES)},
+        )
+        profile_call = cobot.get(f"{COBOT}/api/user", json=PROFILE)
+        response = callback(client, code="the-code", state=query["state"])
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard")
+
+    form = parse_qs(token_call.calls[0].request.body)
+    assert form["grant_type"] == ["authorization_code"] and form["code"] == ["the-code"]
+    assert (form["client_id"], form["client_secret"]) == ([oauth["client_id"]], [oauth["secret"]])
+    verifier = form["code_verifier"][0]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert challenge == query["code_challenge"]
+    assert profile_call.calls[0].request.headers["Authorization"] == "Bearer user-token-1"
+
+    account = SocialAccount.objects.get(provider="cobot")
+    assert account.uid == "user-alice" and account.user.email == "alice@cobot.example"
+    assert SocialToken.objects.get(account=account).token != "user-token-1"
+    assert cobot_user_token(account.user) == "user-token-1"
+
+    dashboard = client.get(reverse("dashboard"))
+    assert dashboard.status_code == 200 and b"Harbour Works" in dashboard.content
+
+
+def test_a_signed_in_user_connects_their_cobot_account(client, alice, oauth):
+    client.force_login(alice)
+    _, query = start(client, process="connect", next=reverse("dashboard"))
+    with responses.RequestsMock() as cobot:
+        cobot.post(f"{COBOT}/oauth/access_token", json={"access_token": "user-token-2", "token_type": "bearer"})
+        cobot.get(f"{COBOT}/api/user", json=PROFILE)
+        response = callback(client, code="c", state=query["state"])
+    assert response.status_code == 302
+    assert SocialAccount.objects.get(provider="cobot").user == alice
+    assert cobot_user_token(alice) == "user-token-2"
+
+
+def test_denying_access_at_cobot_cancels_the_sign_in(client, oauth):
+    _, query = start(client)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as cobot:
+        response = callback(client, error="access_denied", state=query["state"])
+        assert len(cobot.calls) == 0
+    assert response.status_code == 302
+    assert response["Location"] == reverse("socialaccount_login_cancelled")
+    assert not SocialAccount.objects.exists()
+
+
+def test_a_bad_state_is_refused_before_any_token_request(client, oauth):
+    start(client)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as cobot:
+        response = callback(client, code="the-code", state="forged-state")
+        assert len(cobot.calls) == 0
+    assert response.status_code == 401
+    assert b"Third-Party Login Failure" in response.content
+    assert not SocialAccount.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "status, body, shown",
+    [
+        (400, {"error": "invalid_grant", "error_description": "The authorization code has expired."}, b"has expired"),
+        (401, {"error": "invalid_client"}, b"invalid_client"),
+        (200, {"error": "invalid_request"}, b"invalid_request"),
+        (200, {"token_type": "bearer"}, b"no access_token"),
+        (502, "<html>Bad gateway</html>", b"HTTP 502"),
+    ],
+)
+def test_cobot_error_answers_to_the_token_request_show_the_error_page(client, oauth, status, body, shown):
+    _, query = start(client)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as cobot:
+        kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
+        cobot.post(f"{COBOT}/oauth/access_token", status=status, **kwargs)
+        profile = cobot.get(f"{COBOT}/api/user", json=PROFILE)
+        response = callback(client, code="the-code", state=query["state"])
+    assert response.status_code == 401
+    assert b"Third-Party Login Failure" in response.content and shown in response.content
+    assert profile.call_count == 0
+    assert not SocialAccount.objects.exists()
+
+
+def test_a_profile_cobot_refuses_shows_the_error_page(client, oauth):
+    _, query = start(client)
+    with responses.RequestsMock() as cobot:
+        cobot.post(f"{COBOT}/oauth/access_token", json={"access_token": "t", "token_type": "bearer"})
+        cobot.get(f"{COBOT}/api/user", status=401, json={"error": "invalid_token"})
+        response = callback(client, code="the-code", state=query["state"])
+    assert response.status_code == 401 and b"invalid_token" in response.content
+    assert not SocialAccount.objects.exists()
+
+
+def test_members_of_a_framed_page_sign_in_at_their_space_with_read_user_only(client, oauth):
+    Space.objects.create(subdomain="harbour", name="Harbour Works")
+    authorize, query = start(client, purpose="member", cobot_subdomain="harbour")
+    assert authorize == "https://harbour.cobot.test/oauth/authorize"
+    assert query["scope"] == "read_user"
+    # A subdomain we don't serve never picks the authorize host.
+    authorize, _ = start(client, cobot_subdomain="evil.example/x")
+    assert authorize == f"{COBOT}/oauth/authorize"
+    authorize, _ = start(client, cobot_subdomain="unknown")
+    assert authorize == f"{COBOT}/oauth/authorize"
+
+
+def test_the_sign_in_page_offers_cobot_only_when_configured(client, db, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = {"cobot": {"APPS": []}}
+    assert b"Cobot" not in client.get(reverse("account_login")).content
+    settings.SOCIALACCOUNT_PROVIDERS = {"cobot": {"APPS": [{"client_id": "x", "secret": "y"}]}}
+    assert b"Cobot" in client.get(reverse("account_login")).content
