@@ -1,9 +1,10 @@
 from django.contrib import admin
 
-from accessbridge.admin_tools import masked, pretty_json
+from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
 from locks.models import (
     AccessEvent,
     AccessRule,
+    AccessSyncJob,
     AuditEntry,
     Door,
     Gateway,
@@ -63,7 +64,7 @@ class AccessRuleAdmin(admin.ModelAdmin):
 
 @admin.register(VendorAccount)
 class VendorAccountAdmin(admin.ModelAdmin):
-    list_display = ["membership", "connection", "vendor_person_id", "status", "updated_at"]
+    list_display = ["membership", "connection", "vendor_person_id", "status", "last_synced_at", "updated_at"]
     list_filter = ["status", "connection__vendor", "connection__space"]
     search_fields = ["membership__name", "membership__email", "vendor_person_id"]
     raw_id_fields = ["membership"]
@@ -109,3 +110,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # the audit trail is history
+
+
+@admin.register(AccessSyncJob)
+class AccessSyncJobAdmin(RetryableWorkAdmin):
+    list_display = ["__str__", "space", "membership", "status", "attempts", "next_attempt_at", "reason"]
+    list_filter = ["status", "refresh", "space"]
+    search_fields = ["reason", "membership__name", "space__subdomain"]
+    raw_id_fields = ["membership"]
+    exclude = ["result"]
+    readonly_fields = [*RetryableWorkAdmin.readonly_fields, "result_pretty"]
+
+    @admin.display(description="Result")
+    def result_pretty(self, obj):
+        return pretty_json(obj.result)

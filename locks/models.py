@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from accessbridge.fields import EncryptedJSONField, EncryptedTextField
+from accessbridge.work import RetryableWork
 from locks.vendors import vendor_choices
 from spaces.models import Booking, Membership, Plan, Space, new_secret
 
@@ -127,6 +128,7 @@ class VendorAccount(models.Model):
     """A person we created at a vendor for a member (vendors with person accounts)."""
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Not created yet"
         ACTIVE = "active", "Active"
         PAUSED = "paused", "Paused"
         REMOVED = "removed", "Removed"
@@ -136,6 +138,7 @@ class VendorAccount(models.Model):
     vendor_person_id = models.CharField(max_length=200, blank=True, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     last_error = models.TextField(blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True, help_text="Last time the engine checked it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -251,3 +254,32 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class AccessSyncJob(RetryableWork):
+    """Bring one member's access (or, without a member, every member's) in step with the mirror.
+
+    Queued by the mirror's signal, rule edits, the schedule and "Sync now"; a change that arrives while
+    a job for the same member is still waiting to start joins that job instead of adding a row.
+    """
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="access_sync_jobs")
+    membership = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.CASCADE, related_name="access_sync_jobs",
+        help_text="Empty: every member of the space.",
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    refresh = models.BooleanField(default=False, help_text="Also compare with the vendors' own lists first.")
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["space", "membership", "status"], name="locks_sync_job_lookup")]
+
+    def __str__(self):
+        return f"access sync {self.membership or 'all members'} ({self.space})"
+
+    def perform(self):
+        from locks.services import access_sync_job_perform
+
+        return access_sync_job_perform(job=self)

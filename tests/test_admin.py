@@ -9,6 +9,7 @@ from django.utils import timezone
 from locks.models import (
     AccessEvent,
     AccessRule,
+    AccessSyncJob,
     AuditEntry,
     Door,
     Gateway,
@@ -52,6 +53,7 @@ def one_of_each(space_a, alice):
     AccessEvent.objects.create(connection=connection, vendor_event_id="e1", door=door, occurred_at=now)
     Reader.objects.create(space=space_a, door=door, name="Reader", api_key_prefix="abc", api_key_hash="x")
     AuditEntry.objects.create(space=space_a, action="person_created", membership=member)
+    AccessSyncJob.objects.create(space=space_a, membership=member, reason="test")
 
 
 def test_every_model_of_ours_is_in_the_admin():

@@ -5,7 +5,9 @@ Adding a vendor adds one line here (see CONTRIBUTING.md, "Adding a lock vendor")
 
 from django.utils.module_loading import import_string
 
-VENDOR_ADAPTERS: dict[str, str] = {}
+VENDOR_ADAPTERS: dict[str, str] = {
+    "smartlock": "locks.vendors.smartlock.adapter.SmartLockAdapter",
+}
 
 _loaded: dict[str, type] = {}
 
@@ -20,3 +22,8 @@ def adapter_class(vendor: str):
 
 def vendor_choices() -> list[tuple[str, str]]:
     return [(key, adapter_class(key).label) for key in VENDOR_ADAPTERS]
+
+
+def adapter_for(connection):
+    """The adapter instance for one LockConnection."""
+    return adapter_class(connection.vendor)(connection)

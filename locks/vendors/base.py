@@ -120,6 +120,8 @@ class LockAdapter:
     # Fields of settings_form that are secrets: stored encrypted in LockConnection.credentials,
     # never rendered back. All other fields go to LockConnection.config.
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    # False when the vendor has no list of its locks: the admin enters doors by the vendor's id.
+    lists_doors: ClassVar[bool] = True
 
     def __init__(self, connection: LockConnection):
         self.connection = connection
@@ -164,6 +166,14 @@ class LockAdapter:
     def person_remove(self, *, vendor_person_id: str) -> None:
         """Remove the person; a person already gone is not an error."""
         raise NotImplementedError
+
+    def persons_present(self) -> set[str] | None:
+        """The vendor's person ids as they are now (the full sync compares them with our rows).
+
+        None: this vendor cannot list them. Raise a VendorError when the read fails: the engine
+        then changes nothing for this connection (never removes access because a read failed).
+        """
+        return None
 
     def checkin_token_for(self, *, vendor_person_id: str) -> str:
         """The token registered at Cobot so this vendor's events check the member in."""

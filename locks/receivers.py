@@ -1,0 +1,37 @@
+"""What the door side does when the Cobot side (or a rule) changes: queue an access sync."""
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from locks.models import AccessRule
+from locks.services import access_sync_enqueue
+from spaces.models import Membership
+from spaces.signals import mirror_changed
+
+
+@receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
+def access_after_mirror_change(sender, *, space, membership_ids=(), reason="", full=False, **kwargs):
+    if full:
+        access_sync_enqueue(space=space, reason=reason or "full sync", refresh=True)
+        return
+    for membership in Membership.objects.filter(space=space, pk__in=list(membership_ids or [])):
+        access_sync_enqueue(space=space, membership=membership, reason=reason or "mirror changed")
+
+
+# Rules edited anywhere (dashboard, Django admin, shell) change who opens what for everyone.
+@receiver(post_save, sender=AccessRule, dispatch_uid="locks_access_after_rule_saved")
+def access_after_rule_saved(sender, instance, **kwargs):
+    access_sync_enqueue(space=instance.space, reason="access rules changed")
+
+
+@receiver(post_delete, sender=AccessRule, dispatch_uid="locks_access_after_rule_deleted")
+def access_after_rule_deleted(sender, instance, origin=None, **kwargs):
+    # Deleted along with its space or plan: the space is going, or the mirror reports the members.
+    if isinstance(origin, AccessRule) or getattr(origin, "model", None) is AccessRule:
+        access_sync_enqueue(space=instance.space, reason="access rule deleted")
+
+
+@receiver(m2m_changed, sender=AccessRule.doors.through, dispatch_uid="locks_access_after_rule_doors")
+def access_after_rule_doors_changed(sender, instance, action, **kwargs):
+    if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, AccessRule):
+        access_sync_enqueue(space=instance.space, reason="access rules changed")

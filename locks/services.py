@@ -1,0 +1,438 @@
+"""Writes on the door side (HackSoft style: keyword-only arguments, <noun>_<verb> names)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accessbridge.http import ServiceError
+from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting, work_retry
+from locks.engine import access_sync
+from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, LockConnection
+from locks.selectors import member_may_open
+from locks.vendors import adapter_class, adapter_for
+from locks.vendors.base import Capability, VendorEvent
+from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
+from spaces.models import CheckInToken, Membership, Space, new_secret
+
+logger = logging.getLogger(__name__)
+
+
+# --- connections -------------------------------------------------------------------------------------
+def connection_status_set(*, connection: LockConnection, status: str, error: str = "") -> None:
+    now = timezone.now()
+    LockConnection.objects.filter(pk=connection.pk).update(
+        status=status, last_error=error[:2000], last_checked_at=now
+    )
+    connection.status, connection.last_error, connection.last_checked_at = status, error[:2000], now
+
+
+def connection_settings_apply(*, connection: LockConnection, values: dict) -> None:
+    """Split a vendor settings form's cleaned data: secrets → credentials (encrypted), the rest → config.
+
+    An empty secret field keeps the stored secret: secrets are never rendered back into the form.
+    """
+    secret_fields = adapter_class(connection.vendor).secret_fields
+    credentials = dict(connection.credentials or {})
+    config = dict(connection.config or {})
+    for name, value in values.items():
+        if name in secret_fields:
+            if value not in (None, ""):
+                credentials[name] = value
+        else:
+            config[name] = value
+    connection.credentials, connection.config = credentials, config
+
+
+def connection_test(*, connection: LockConnection) -> tuple[bool, str]:
+    """A real, harmless call with the connection's settings. Records the outcome on the row if saved."""
+    try:
+        description = adapter_for(connection).test_connection()
+    except ServiceError as exc:
+        status = LockConnection.Status.CREDENTIALS_REJECTED if exc.is_auth else LockConnection.Status.ERROR
+        if connection.pk:
+            connection_status_set(connection=connection, status=status, error=str(exc))
+        else:
+            connection.status, connection.last_error = status, str(exc)
+        return False, str(exc)
+    if connection.pk:
+        was = connection.status
+        connection_status_set(connection=connection, status=LockConnection.Status.OK)
+        if was != LockConnection.Status.OK:
+            # Work that waited for these credentials can go on now.
+            access_sync_waiting_retry(space_id=connection.space_id)
+    return True, description or "Connection works."
+
+
+def connection_save(
+    *, space: Space, vendor: str, name: str, values: dict, connection: LockConnection | None = None
+):
+    """Create or update a connection after a successful test call. Returns (connection, error message)."""
+    if connection is None:
+        connection = LockConnection(space=space, vendor=vendor)
+    connection.name = name
+    connection_settings_apply(connection=connection, values=values)
+    ok, message = connection_test(
+        connection=LockConnection(
+            space=space,
+            vendor=connection.vendor,
+            credentials=connection.credentials,
+            config=connection.config,
+        )
+    )
+    if not ok:
+        return None, message
+    is_new = connection.pk is None
+    connection.status, connection.last_error, connection.last_checked_at = (
+        LockConnection.Status.OK,
+        "",
+        timezone.now(),
+    )
+    connection.save()
+    access_sync_waiting_retry(space_id=space.pk)
+    if not is_new:
+        access_sync_enqueue(space=space, reason="lock connection changed")
+    return connection, message
+
+
+def connection_webhook_secret_rotate(*, connection: LockConnection) -> str:
+    connection.webhook_secret = new_secret()
+    connection.save(update_fields=["webhook_secret"])
+    return connection.webhook_secret
+
+
+def doors_refresh(*, connection: LockConnection) -> list[Door]:
+    doors = adapter_for(connection).doors_sync()
+    access_sync_enqueue(space=connection.space, reason="doors refreshed")
+    return doors
+
+
+# --- access sync work -----------------------------------------------------------------------------------
+def access_sync_enqueue(
+    *, space: Space, membership: Membership | None = None, reason: str, refresh: bool = False
+) -> AccessSyncJob | None:
+    """Queue an access sync for one member (or all), joining a job for them that has not started yet.
+
+    A job in backoff keeps its time: running it sooner would only meet the same failing vendor.
+    """
+    if not LockConnection.objects.filter(space=space, enabled=True).exists():
+        return None
+    with transaction.atomic():
+        pending = AccessSyncJob.objects.select_for_update().filter(space=space, status=WorkStatus.PENDING)
+        if membership is not None and pending.filter(membership=None, attempts=0).exists():
+            return None  # a sync of every member is about to start; it covers this one
+        job = pending.filter(membership=membership).order_by("pk").first()
+        if job is not None:
+            job.reason = _reason_join(job.reason, reason)
+            job.refresh = job.refresh or refresh
+            job.save(update_fields=["reason", "refresh", "updated_at"])
+            return job
+        job = AccessSyncJob.objects.create(
+            space=space, membership=membership, reason=reason[:300], refresh=refresh
+        )
+        job.enqueue()
+    return job
+
+
+def access_sync_waiting_retry(*, space_id: int) -> int:
+    return work_retry(AccessSyncJob.objects.filter(space_id=space_id, status=WorkStatus.WAITING))
+
+
+def _reason_join(current: str, new: str) -> str:
+    parts = [p for p in current.split(", ") if p]
+    if new not in parts:
+        parts.append(new)
+    return ", ".join(parts)[:300]
+
+
+def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
+    report = access_sync(
+        space=job.space,
+        membership_ids=[job.membership_id] if job.membership_id else None,
+        refresh=job.refresh,
+        actor_label=f"sync: {job.reason}"[:100],
+    )
+    AccessSyncJob.objects.filter(pk=job.pk).update(result=report.summary())
+    if report.waiting:
+        raise WorkWaiting("; ".join(report.waiting))
+    if report.transient is not None:
+        raise report.transient
+    if report.errors or (report.failed and job.membership_id):
+        raise WorkPermanentError(
+            "; ".join(report.errors + [f"{op.describe()}: {e}" for op, e in report.failed])
+        )
+    return None
+
+
+def access_sync_jobs_prune(*, before: datetime) -> int:
+    """Finished syncs are history the audit trail already holds: keep the recent ones only."""
+    finished = [WorkStatus.DONE, WorkStatus.IGNORED]
+    deleted, _ = AccessSyncJob.objects.filter(status__in=finished, finished_at__lt=before).delete()
+    return deleted
+
+
+def access_sync_all_spaces_enqueue(*, reason: str = "schedule", refresh: bool = False) -> int:
+    """The schedule: dates move on (canceled_to passes, bookings start and end) without any webhook."""
+    spaces = Space.objects.filter(status=Space.Status.ACTIVE, lock_connections__enabled=True).distinct()
+    return sum(1 for space in spaces if access_sync_enqueue(space=space, reason=reason, refresh=refresh))
+
+
+# --- door events → Cobot check-ins ----------------------------------------------------------------------
+def vendor_events_store(*, connection: LockConnection, events: list[VendorEvent]) -> int:
+    """Store each event as an inbound delivery (deduplicated on the vendor's event id); returns new ones."""
+    from spaces.inbound import delivery_store
+
+    created = 0
+    for event in events:
+        event_id = (
+            event.event_id
+            if len(event.event_id) <= 150
+            else hashlib.sha256(event.event_id.encode()).hexdigest()
+        )
+        _, is_new = delivery_store(
+            source="vendor",
+            space=connection.space,
+            event=event.kind[:100],
+            dedupe_key=f"vendor:{connection.pk}:{event_id}",
+            payload={
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at.isoformat(),
+                "kind": event.kind,
+                "person_ref": event.person_ref,
+                "door_ref": event.door_ref,
+                "raw": event.raw,
+            },
+            source_ref=str(connection.pk),
+        )
+        created += is_new
+    return created
+
+
+CHECKIN_OUTCOMES = {
+    "checked_in": AccessEvent.CheckIn.CHECKED_IN,
+    "already": AccessEvent.CheckIn.ALREADY,
+    "refused": AccessEvent.CheckIn.REFUSED,
+    "not_member": AccessEvent.CheckIn.NOT_MEMBER,
+}
+EVENT_KINDS = {AccessEvent.Kind.UNLOCK, AccessEvent.Kind.DENIED}
+
+
+def checkin_from_delivery(*, delivery) -> str | None:
+    """A vendor's door event: record it, find the member, check them in at Cobot, keep Cobot's answer.
+
+    Idempotent: the event row is unique per connection and vendor event id, and a decided check-in is
+    never sent again. An unknown person or door is recorded as "unmatched", never guessed.
+    """
+    connection = LockConnection.objects.select_related("space").filter(pk=delivery.source_ref or None).first()
+    if connection is None:
+        return WorkStatus.IGNORED
+    payload = delivery.payload or {}
+    event = _event_record(connection=connection, payload=payload)
+    if event.checkin_result not in (AccessEvent.CheckIn.PENDING, AccessEvent.CheckIn.ERROR):
+        return None
+    if event.kind != AccessEvent.Kind.UNLOCK:
+        _event_result(event, AccessEvent.CheckIn.NOT_APPLICABLE, "")
+        return None
+    door, door_known = _event_door(connection=connection, door_ref=str(payload.get("door_ref") or ""))
+    adapter = adapter_for(connection)
+    membership = _event_membership(connection=connection, adapter=adapter, person_ref=event.vendor_person_id)
+    event.door, event.membership = door, membership
+    event.save(update_fields=["door", "membership"])
+    if not door_known or membership is None:
+        what = "person" if membership is None else "door"
+        _event_result(event, AccessEvent.CheckIn.UNMATCHED, f"unknown {what} at {connection.name}")
+        return None
+    token = adapter.checkin_token_for(vendor_person_id=event.vendor_person_id)
+    result = checkin_by_token(space=connection.space, token=token)
+    _event_result(event, CHECKIN_OUTCOMES.get(result.outcome, AccessEvent.CheckIn.ERROR), result.message)
+    return None
+
+
+def _event_record(*, connection: LockConnection, payload: dict) -> AccessEvent:
+    kind = payload.get("kind") if payload.get("kind") in EVENT_KINDS else AccessEvent.Kind.UNLOCK
+    occurred_at = _parse_time(payload.get("occurred_at")) or timezone.now()
+    vendor_event_id = str(payload.get("event_id") or "")[:200]
+    try:
+        with transaction.atomic():
+            event, _ = AccessEvent.objects.get_or_create(
+                connection=connection,
+                vendor_event_id=vendor_event_id,
+                defaults={
+                    "kind": kind,
+                    "occurred_at": occurred_at,
+                    "vendor_person_id": str(payload.get("person_ref") or "")[:200],
+                    "raw": payload.get("raw") or {},
+                },
+            )
+    except IntegrityError:
+        event = AccessEvent.objects.get(connection=connection, vendor_event_id=vendor_event_id)
+    return event
+
+
+def _parse_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _event_door(*, connection: LockConnection, door_ref: str) -> tuple[Door | None, bool]:
+    """The door named by the event. No door named: the connection's only door, else none (still known)."""
+    if door_ref:
+        door = Door.objects.filter(connection=connection, vendor_ref=door_ref).first()
+        return door, door is not None
+    doors = list(Door.objects.filter(connection=connection)[:2])
+    return (doors[0] if len(doors) == 1 else None), True
+
+
+def _event_membership(*, connection: LockConnection, adapter, person_ref: str) -> Membership | None:
+    """The member behind a vendor person id: our vendor account, else a check-in token. Ambiguous = none."""
+    if not person_ref:
+        return None
+    members = list(
+        Membership.objects.filter(
+            vendor_accounts__connection=connection, vendor_accounts__vendor_person_id=person_ref
+        ).distinct()[:2]
+    )
+    if not members:
+        token = adapter.checkin_token_for(vendor_person_id=person_ref)
+        members = list(
+            Membership.objects.filter(
+                checkin_tokens__space_id=connection.space_id, checkin_tokens__token=token
+            ).distinct()[:2]
+        )
+    return members[0] if len(members) == 1 else None
+
+
+def _event_result(event: AccessEvent, result: str, message: str) -> None:
+    event.checkin_result, event.checkin_message = result, message[:2000]
+    event.save(update_fields=["checkin_result", "checkin_message"])
+
+
+# --- remote open ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DoorOpenResult:
+    opened: bool
+    message: str = ""
+    event: AccessEvent | None = None
+
+
+def door_open(
+    *, door: Door, membership: Membership | None = None, actor=None, via: str = "dashboard"
+) -> DoorOpenResult:
+    """Open a door on demand: for a member (who must be allowed now), or for an admin (membership None).
+
+    With `space.opens_count_as_checkins`, a member is checked in at Cobot first and a refusal keeps the
+    door shut, with Cobot's message ("No time passes left.").
+    """
+    return _door_command(door=door, membership=membership, actor=actor, via=via, close=False)
+
+
+def door_close(*, door: Door, actor=None, via: str = "dashboard") -> DoorOpenResult:
+    return _door_command(door=door, membership=None, actor=actor, via=via, close=True)
+
+
+def _door_command(*, door: Door, membership, actor, via: str, close: bool) -> DoorOpenResult:
+    connection = door.connection
+    space = connection.space
+    adapter = adapter_for(connection)
+    action = "door_close" if close else "door_open"
+    verb = "close" if close else "open"
+    label = f"{via}: {membership or actor or 'system'}"[:100]
+
+    def audit(result: str, detail: str) -> None:
+        AuditEntry.objects.create(
+            space=space,
+            actor=actor,
+            actor_label=label,
+            action=action,
+            membership=membership,
+            door=door,
+            connection=connection,
+            result=result,
+            detail=detail[:4000],
+        )
+
+    if not adapter.supports(Capability.REMOTE_OPEN) or not (door.enabled and connection.enabled):
+        audit("refused", f"{door} cannot be {'closed' if close else 'opened'} from AccessBridge")
+        return DoorOpenResult(False, f"{door} cannot be {verb}ed from here.")
+    if membership is not None and not member_may_open(membership=membership, door=door, at=timezone.now()):
+        audit("refused", f"{membership} has no access to {door} now")
+        return DoorOpenResult(False, "You have no access to this door right now.")
+
+    checkin_result, checkin_message = AccessEvent.CheckIn.NOT_APPLICABLE, ""
+    if membership is not None and space.opens_count_as_checkins:
+        try:
+            outcome = _member_checkin(membership=membership)
+        except ServiceError as exc:
+            audit("failed", f"check-in at Cobot failed: {exc}")
+            return DoorOpenResult(False, "Cobot did not answer the check-in; please try again in a moment.")
+        checkin_result = CHECKIN_OUTCOMES.get(outcome.outcome, AccessEvent.CheckIn.ERROR)
+        checkin_message = outcome.message
+        if not outcome.allowed:
+            audit("refused", f"Cobot refused the check-in: {outcome.message}")
+            return DoorOpenResult(False, outcome.message or "Cobot refused the check-in.")
+
+    try:
+        adapter.door_close(door=door) if close else adapter.door_open(door=door)
+    except ServiceError as exc:
+        audit("failed", f"{verb} {door}: {exc}")
+        return DoorOpenResult(False, f"The door did not {verb}: {exc.message}")
+    event = AccessEvent.objects.create(
+        connection=connection,
+        vendor_event_id=f"accessbridge:{uuid.uuid4()}",
+        door=door,
+        membership=membership,
+        actor=actor,
+        kind=AccessEvent.Kind.REMOTE_CLOSE if close else AccessEvent.Kind.REMOTE_OPEN,
+        occurred_at=timezone.now(),
+        checkin_result=checkin_result,
+        checkin_message=checkin_message,
+        raw={"via": via},
+    )
+    audit("ok", f"{verb}ed {door}")
+    return DoorOpenResult(True, f"{door} {'closed' if close else 'opened'}.", event)
+
+
+def _member_checkin(*, membership: Membership) -> CheckInResult:
+    """Check a member in: by one of their check-in tokens (Cobot API 2 answers with a reason), or
+    by membership for members who have none (vendors without person ids: remote open only)."""
+    token = (
+        CheckInToken.objects.filter(space_id=membership.space_id, membership_cobot_id=membership.cobot_id)
+        .order_by("pk")
+        .values_list("token", flat=True)
+        .first()
+    )
+    if token is not None:
+        return checkin_by_token(space=membership.space, token=token)
+    try:
+        checkin_by_membership(space=membership.space, membership_cobot_id=membership.cobot_id)
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return CheckInResult("refused", _api1_error_message(exc) or "Cobot refused the check-in.")
+    return CheckInResult("checked_in")
+
+
+def _api1_error_message(exc: ServiceError) -> str:
+    """API 1 refuses with Rails-style errors: {"errors": {"base": ["No time passes left."]}}."""
+    try:
+        errors = exc.response.json().get("errors")
+    except (ValueError, AttributeError):
+        return ""
+    if isinstance(errors, dict):
+        return "; ".join(
+            str(m)
+            for messages in errors.values()
+            for m in (messages if isinstance(messages, list) else [messages])
+        )
+    return ""

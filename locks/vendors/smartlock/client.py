@@ -1,0 +1,74 @@
+"""SmartLock HTTP client (seed 000, shared/vendors.md "SmartLock").
+
+Auth is a fixed token in `X-Api-Token`; the base URL is per connection. Every call goes through
+the shared HTTP session; its errors become the adapter error classes here, in one place.
+Answers are parsed strictly: a malformed answer is a vendor error, never a KeyError.
+"""
+
+from __future__ import annotations
+
+from accessbridge.http import ServiceError, http_request
+from locks.vendors.base import VendorPermanentError, vendor_error_from
+
+SERVICE = "SmartLock"
+
+
+class SmartLockClient:
+    def __init__(self, *, base_url: str, api_token: str):
+        self.base_url = base_url.rstrip("/")
+        self.api_token = api_token
+
+    def _request(self, method: str, path: str, *, ok_statuses: tuple[int, ...] = (), **kwargs):
+        headers = {"X-Api-Token": self.api_token, "Accept": "application/json"}
+        try:
+            return http_request(
+                method,
+                f"{self.base_url}{path}",
+                service=SERVICE,
+                headers=headers,
+                ok_statuses=ok_statuses,
+                **kwargs,
+            )
+        except ServiceError as exc:
+            raise vendor_error_from(exc) from None
+
+    # seed 000: POST /users {email} → {id, ...}; 409 {id} = that email exists (our stand-in's definition)
+    def user_create(self, *, email: str) -> str:
+        response = self._request("POST", "/users", json={"email": email}, ok_statuses=(409,))
+        return _user_id(_json_object(response))
+
+    # vendors.md: DELETE /users/<id>; 404 = already gone
+    def user_delete(self, *, user_id: str) -> None:
+        self._request("DELETE", f"/users/{user_id}", ok_statuses=(404,))
+
+    # GET /users → [{id, email}] (our "generic REST lock" definition; used by "test connection")
+    def users_list(self) -> list[dict]:
+        data = _json(self._request("GET", "/users"))
+        if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
+            raise VendorPermanentError("expected a JSON list of users", service=SERVICE)
+        for user in data:
+            _user_id(user)
+        return data
+
+
+def _json(response):
+    try:
+        return response.json()
+    except ValueError:
+        raise VendorPermanentError(
+            "answer is not JSON", status=response.status_code, service=SERVICE
+        ) from None
+
+
+def _json_object(response) -> dict:
+    data = _json(response)
+    if not isinstance(data, dict):
+        raise VendorPermanentError("expected a JSON object", status=response.status_code, service=SERVICE)
+    return data
+
+
+def _user_id(data: dict) -> str:
+    value = data.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        raise VendorPermanentError("answer has no user id", service=SERVICE)
+    return str(value).strip()

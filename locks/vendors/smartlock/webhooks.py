@@ -1,0 +1,95 @@
+"""SmartLock's lock-opened webhook: verify, then parse into VendorEvents.
+
+Seed 000 fixes only `event={"user": {"id": ...}, ...}` posted as a form field holding JSON; we accept
+the same object as a JSON body too (or wrapped as {"event": {...}}). The event id, the lock id and
+`occurred_at` are what any real lock sends; when the id is missing we derive it from the event itself,
+so a resent identical event is still a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from locks.vendors.base import VendorEvent, WebhookRejected
+
+SHARED_SECRET_HEADER = "X-Webhook-Secret"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def shared_secret_verify(request: HttpRequest, expected: str) -> None:
+    """The optional shared secret header, compared in constant time."""
+    if not expected:
+        return
+    given = request.headers.get(SHARED_SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise WebhookRejected(f"{SHARED_SECRET_HEADER} missing or wrong", status=403)
+
+
+def lock_opened_parse(request: HttpRequest) -> list[VendorEvent]:
+    event = _event_object(request)
+    user = event.get("user")
+    person_ref = _ref(user.get("id")) if isinstance(user, dict) else ""
+    if not person_ref:
+        raise WebhookRejected("event.user.id is missing")
+    lock = event.get("lock")
+    door_ref = _ref(lock.get("id")) if isinstance(lock, dict) else ""
+    event_id = _ref(event.get("id")) or _derived_id(event)
+    return [
+        VendorEvent(
+            event_id=event_id,
+            occurred_at=_occurred_at(event.get("occurred_at")),
+            kind="unlock",
+            person_ref=person_ref,
+            door_ref=door_ref,
+            raw=event,
+        )
+    ]
+
+
+def _event_object(request: HttpRequest) -> dict:
+    content_type = request.content_type or ""
+    try:
+        if content_type in FORM_TYPES:
+            data = request.POST.get("event")
+            if data is None:
+                raise WebhookRejected("form field `event` is missing")
+        else:
+            data = json.loads(request.body)
+            if isinstance(data, dict) and isinstance(data.get("event"), dict | str):
+                data = data["event"]
+        if isinstance(data, str):
+            data = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected("event is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected("event must be a JSON object")
+    return data
+
+
+def _ref(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()[:200]
+
+
+def _derived_id(event: dict) -> str:
+    digest = hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()
+    return f"sha256:{digest[:40]}"
+
+
+def _occurred_at(value) -> datetime:
+    if value in (None, ""):
+        return timezone.now()
+    if not isinstance(value, str):
+        raise WebhookRejected("occurred_at must be an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise WebhookRejected("occurred_at is not an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,342 @@
+"""Dashboard pages of the door side. Thin: fetch through tenancy, call a service or selector, render."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accessbridge.http import ServiceError
+from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
+from accessbridge.work import WorkStatus, work_retry
+from locks import services
+from locks.engine import access_sync
+from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
+from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, LockConnection
+from locks.selectors import connection_webhook_url, door_opens_remotely, members_access_overview
+from locks.vendors import adapter_class, vendor_choices
+from locks.vendors.base import Capability
+from spaces.models import InboundDelivery, Membership
+
+PAGE_SIZE = 50
+PREVIEW_LIMIT = 500
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _connection(request, subdomain, connection_id):
+    return for_admin_or_404(
+        LockConnection.objects.select_related("space"),
+        request.user,
+        pk=connection_id,
+        space__subdomain=subdomain,
+    )
+
+
+def _door(request, subdomain, door_id):
+    return for_admin_or_404(
+        Door.objects.select_related("connection__space"),
+        request.user,
+        space_field="connection__space",
+        pk=door_id,
+        connection__space__subdomain=subdomain,
+    )
+
+
+def _has_webhooks(vendor: str) -> bool:
+    return Capability.WEBHOOKS in adapter_class(vendor).capabilities
+
+
+# --- connections ------------------------------------------------------------------------------------------
+@login_required
+def connections(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    rows = [
+        {
+            "connection": c,
+            "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
+        }
+        for c in LockConnection.objects.filter(space=space).order_by("name")
+    ]
+    return render(
+        request, "locks/connections.html", {"space": space, "rows": rows, "vendors": vendor_choices()}
+    )
+
+
+@login_required
+def connection_add(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    vendor = request.POST.get("vendor") or request.GET.get("vendor")
+    if not vendor_choice_valid(vendor):
+        messages.error(request, "Choose a lock vendor first.")
+        return redirect("connections", subdomain=space.subdomain)
+    return _connection_form(request, space=space, vendor=vendor, connection=None)
+
+
+@login_required
+def connection_edit(request, subdomain, connection_id):
+    connection = _connection(request, subdomain, connection_id)
+    return _connection_form(request, space=connection.space, vendor=connection.vendor, connection=connection)
+
+
+def _connection_form(request, *, space, vendor, connection):
+    data = request.POST if request.method == "POST" else None
+    form = ConnectionForm(data=data, initial={"name": connection.name} if connection else {})
+    settings_form = vendor_settings_form(vendor=vendor, connection=connection, data=data)
+    if data is not None and form.is_valid() and settings_form.is_valid():
+        saved, message = services.connection_save(
+            space=space,
+            vendor=vendor,
+            name=form.cleaned_data["name"],
+            values=settings_form.cleaned_data,
+            connection=connection,
+        )
+        if saved is None:
+            form.add_error(None, f"Test connection failed: {message}")
+        else:
+            messages.success(request, f"{saved.name}: {message}")
+            if connection is None and _has_webhooks(vendor):
+                # Shown once: the secret is never rendered in full again (rotate it to see a new one).
+                messages.info(
+                    request,
+                    f"Webhook URL for the vendor: {connection_webhook_url(connection=saved, reveal=True)}",
+                )
+            return redirect("connections", subdomain=space.subdomain)
+    context = {
+        "space": space,
+        "connection": connection,
+        "vendor": vendor,
+        "vendor_label": adapter_class(vendor).label,
+        "form": form,
+        "settings_form": settings_form,
+        "webhook_url": connection_webhook_url(connection=connection)
+        if connection and _has_webhooks(vendor)
+        else "",
+    }
+    return render(request, "locks/connection_form.html", context)
+
+
+@login_required
+@require_POST
+def connection_test(request, subdomain, connection_id):
+    connection = _connection(request, subdomain, connection_id)
+    ok, message = services.connection_test(connection=connection)
+    (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")
+    return redirect("connections", subdomain=subdomain)
+
+
+@login_required
+@require_POST
+def connection_webhook_rotate(request, subdomain, connection_id):
+    connection = _connection(request, subdomain, connection_id)
+    services.connection_webhook_secret_rotate(connection=connection)
+    messages.info(
+        request,
+        f"New webhook URL for {connection.name} (shown once; the old one stops working now): "
+        f"{connection_webhook_url(connection=connection, reveal=True)}",
+    )
+    return redirect("connection_edit", subdomain=subdomain, connection_id=connection.pk)
+
+
+@login_required
+@require_POST
+def connection_doors_refresh(request, subdomain, connection_id):
+    connection = _connection(request, subdomain, connection_id)
+    if not adapter_class(connection.vendor).lists_doors:
+        messages.error(
+            request, f"{connection.get_vendor_display()} has no list of locks: add doors by their id."
+        )
+        return redirect("doors", subdomain=subdomain)
+    try:
+        doors = services.doors_refresh(connection=connection)
+    except ServiceError as exc:
+        messages.error(request, f"{connection.name}: {exc}")
+    else:
+        messages.success(request, f"{connection.name}: {len(doors)} door(s).")
+    return redirect("doors", subdomain=subdomain)
+
+
+# --- doors ------------------------------------------------------------------------------------------------
+@login_required
+def doors(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    form = DoorForm(space=space, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        door = form.save()
+        services.access_sync_enqueue(space=space, reason="door added")
+        messages.success(request, f"Door {door.name} added.")
+        return redirect("doors", subdomain=subdomain)
+    door_list = (
+        Door.objects.filter(connection__space=space)
+        .select_related("connection")
+        .order_by("connection__name", "name")
+    )
+    rows = [{"door": d, "remote": door_opens_remotely(door=d)} for d in door_list]
+    connection_list = LockConnection.objects.filter(space=space)
+    listable = [c for c in connection_list if adapter_class(c.vendor).lists_doors]
+    context = {"space": space, "rows": rows, "form": form, "listable": listable}
+    return render(request, "locks/doors.html", context)
+
+
+@login_required
+def door_edit(request, subdomain, door_id):
+    door = _door(request, subdomain, door_id)
+    space = door.connection.space
+    form = DoorForm(space=space, instance=door, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        services.access_sync_enqueue(space=space, reason="door changed")
+        messages.success(request, f"Door {door.name} saved.")
+        return redirect("doors", subdomain=subdomain)
+    return render(request, "locks/door_form.html", {"space": space, "door": door, "form": form})
+
+
+@login_required
+@require_POST
+def door_open(request, subdomain, door_id):
+    door = _door(request, subdomain, door_id)
+    result = services.door_open(door=door, actor=request.user, via="dashboard")
+    (messages.success if result.opened else messages.error)(request, result.message)
+    return redirect("doors", subdomain=subdomain)
+
+
+@login_required
+@require_POST
+def door_close(request, subdomain, door_id):
+    door = _door(request, subdomain, door_id)
+    result = services.door_close(door=door, actor=request.user, via="dashboard")
+    (messages.success if result.opened else messages.error)(request, result.message)
+    return redirect("doors", subdomain=subdomain)
+
+
+# --- rules ------------------------------------------------------------------------------------------------
+@login_required
+def rules(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    rule_list = AccessRule.objects.filter(space=space).select_related("plan").prefetch_related("doors")
+    return render(request, "locks/rules.html", {"space": space, "rules": rule_list})
+
+
+@login_required
+def rule_add(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    return _rule_form(request, space=space, rule=AccessRule(space=space))
+
+
+@login_required
+def rule_edit(request, subdomain, rule_id):
+    rule = for_admin_or_404(
+        AccessRule.objects.select_related("space"), request.user, pk=rule_id, space__subdomain=subdomain
+    )
+    return _rule_form(request, space=rule.space, rule=rule)
+
+
+def _rule_form(request, *, space, rule):
+    form = AccessRuleForm(space=space, instance=rule, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        form.save()  # saving a rule queues a sync of every member (locks.receivers)
+        messages.success(request, "Rule saved. Access is being brought in step.")
+        return redirect("rules", subdomain=space.subdomain)
+    return render(request, "locks/rule_form.html", {"space": space, "rule": rule, "form": form})
+
+
+@login_required
+@require_POST
+def rule_delete(request, subdomain, rule_id):
+    rule = for_admin_or_404(AccessRule.objects.all(), request.user, pk=rule_id, space__subdomain=subdomain)
+    rule.delete()
+    messages.success(request, "Rule deleted. Access is being brought in step.")
+    return redirect("rules", subdomain=subdomain)
+
+
+# --- members, events, audit -------------------------------------------------------------------------------
+@login_required
+def members(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    queryset = Membership.objects.filter(space=space).order_by("name", "pk")
+    query = request.GET.get("q", "").strip()
+    if query:
+        queryset = queryset.filter(name__icontains=query) | queryset.filter(email__icontains=query)
+    page = _page(request, queryset)
+    rows = members_access_overview(space=space, memberships=list(page.object_list))
+    return render(request, "locks/members.html", {"space": space, "page": page, "rows": rows, "q": query})
+
+
+@login_required
+def events(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    queryset = AccessEvent.objects.filter(connection__space=space).select_related(
+        "door", "membership", "connection", "actor"
+    )
+    return render(request, "locks/events.html", {"space": space, "page": _page(request, queryset)})
+
+
+@login_required
+def audit(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    queryset = AuditEntry.objects.filter(space=space).select_related(
+        "membership", "door", "connection", "actor"
+    )
+    return render(request, "locks/audit.html", {"space": space, "page": _page(request, queryset)})
+
+
+# --- work and sync ----------------------------------------------------------------------------------------
+STUCK = [WorkStatus.FAILED, WorkStatus.WAITING]
+WORK_KINDS = {"sync": AccessSyncJob, "delivery": InboundDelivery}
+
+
+@login_required
+def work(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    context = {
+        "space": space,
+        "jobs": AccessSyncJob.objects.filter(space=space, status__in=STUCK).select_related("membership")[
+            :200
+        ],
+        "deliveries": InboundDelivery.objects.filter(space=space, status__in=STUCK)[:200],
+        "recent": AccessSyncJob.objects.filter(space=space).select_related("membership")[:20],
+    }
+    return render(request, "locks/work.html", context)
+
+
+@login_required
+@require_POST
+def work_retry_view(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    model = WORK_KINDS.get(request.POST.get("kind", ""))
+    if model is None:
+        raise Http404
+    queryset = model.objects.filter(space=space)
+    if request.POST.get("pk"):
+        queryset = queryset.filter(pk=get_object_or_404(queryset, pk=request.POST["pk"]).pk)
+    count = work_retry(queryset)
+    messages.success(request, f"{count} item(s) queued again.")
+    return redirect("access_work", subdomain=subdomain)
+
+
+@login_required
+def sync_preview(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    report = access_sync(space=space, dry_run=True)
+    context = {
+        "space": space,
+        "report": report,
+        "operations": report.operations[:PREVIEW_LIMIT],
+        "truncated": len(report.operations) > PREVIEW_LIMIT,
+    }
+    return render(request, "locks/sync_preview.html", context)
+
+
+@login_required
+@require_POST
+def sync_now(request, subdomain):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    job = services.access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
+    if job is None:
+        messages.error(request, "Add a lock connection first.")
+    else:
+        messages.success(request, "Sync of every member queued; the work page shows how it went.")
+    return redirect("access_work", subdomain=subdomain)

@@ -1,0 +1,199 @@
+"""SmartLock's lock-opened webhook, driven by payload fixtures (tests/fixtures/smartlock/)."""
+
+import json
+
+import pytest
+
+from locks.models import AccessEvent, Door, VendorAccount
+from locks.selectors import connection_webhook_url
+from spaces.models import CheckInToken, InboundDelivery
+from tests.locks.conftest import fixture_json, fixture_text, run_work
+
+PERSON = "usr_3c9d2e1f0a7b"  # the user id in the fixtures
+
+
+@pytest.fixture
+def ada(members, cobot, connection, front_door):
+    ada = members.add(email="ada@example.org")
+    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id=PERSON)
+    cobot.add_check_in_token("space-a", ada.cobot_id, PERSON)
+    return ada
+
+
+@pytest.fixture
+def url(connection):
+    return connection_webhook_url(connection=connection, reveal=True)
+
+
+def post_form(client, url, name, **headers):
+    return client.post(url, {"event": fixture_text("smartlock", name)}, headers=headers)
+
+
+def post_json(client, url, name, **headers):
+    return client.post(url, fixture_text("smartlock", name), content_type="application/json", headers=headers)
+
+
+@pytest.mark.parametrize("post", [post_form, post_json], ids=["form", "json"])
+def test_it_checks_the_member_in(client, url, ada, cobot, front_door, post):
+    response = post(client, url, "lock_opened__full")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "events": 1, "new": 1}
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.source, delivery.dedupe_key) == (
+        "vendor",
+        f"vendor:{front_door.connection.pk}:evt_5f2a91c0d3e4",
+    )
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.membership, event.door, event.vendor_person_id) == (ada, front_door, PERSON)
+    assert event.occurred_at.isoformat() == "2026-03-02T08:59:12+00:00"
+    assert event.checkin_result == "checked_in"
+    assert [c["membership"]["id"] for c in cobot.check_ins("space-a")] == [ada.cobot_id]
+
+
+def test_it_takes_the_event_wrapped_in_a_json_body(client, url, ada):
+    assert post_json(client, url, "lock_opened__wrapped").status_code == 200
+    run_work()
+    assert AccessEvent.objects.get().vendor_event_id == "evt_wrapped_1"
+
+
+def test_the_seeds_minimal_event_names_only_the_user(client, url, ada, front_door, cobot):
+    assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
+    assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200  # a resend
+    delivery = InboundDelivery.objects.get()
+    assert delivery.times_received == 2
+    run_work()
+    event = AccessEvent.objects.get()
+    assert event.vendor_event_id.startswith("sha256:")
+    assert (event.door, event.checkin_result) == (front_door, "checked_in")  # the connection's only door
+
+
+def test_numeric_ids_are_read_as_text(client, url, connection, members, cobot):
+    ada = members.add()
+    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id="42")
+    Door.objects.create(connection=connection, vendor_ref="7", name="Side door")
+    assert post_json(client, url, "lock_opened__numeric_ids").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.vendor_event_id, event.door.name, event.membership) == ("9001", "Side door", ada)
+
+
+def test_an_unknown_person_is_stored_unmatched_and_nobody_is_checked_in(client, url, ada, cobot):
+    event = fixture_json("smartlock", "lock_opened__full")
+    event["user"]["id"] = "usr_somebody_else"
+    assert client.post(url, {"event": json.dumps(event)}).status_code == 200
+    run_work()
+    stored = AccessEvent.objects.get()
+    assert (stored.checkin_result, stored.membership) == ("unmatched", None)
+    assert stored.checkin_message == "unknown person at SmartLock"
+    assert cobot.calls("POST", "/api2/check_ins") == 0
+
+
+def test_an_unknown_door_is_stored_unmatched_and_nobody_is_checked_in(client, url, ada, cobot):
+    assert post_form(client, url, "lock_opened__unknown_lock").status_code == 200
+    run_work()
+    stored = AccessEvent.objects.get()
+    assert (stored.checkin_result, stored.door) == ("unmatched", None)
+    assert stored.checkin_message == "unknown door at SmartLock"
+    assert cobot.calls("POST", "/api2/check_ins") == 0
+
+
+def test_a_person_two_memberships_share_is_not_guessed(client, url, ada, members, connection, cobot):
+    bob = members.add(name="Bob", email="bob@example.org")
+    VendorAccount.objects.create(connection=connection, membership=bob, vendor_person_id=PERSON)
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    assert AccessEvent.objects.get().checkin_result == "unmatched"
+    assert cobot.calls("POST", "/api2/check_ins") == 0
+
+
+def test_a_member_known_only_by_checkin_token_is_checked_in(
+    client, url, members, cobot, connection, front_door
+):
+    ada = members.add()
+    CheckInToken.objects.create(
+        space=members.space, membership=ada, membership_cobot_id=ada.cobot_id, token=PERSON
+    )
+    cobot.add_check_in_token("space-a", ada.cobot_id, PERSON)
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    assert (AccessEvent.objects.get().membership, AccessEvent.objects.get().checkin_result) == (
+        ada,
+        "checked_in",
+    )
+
+
+def test_cobots_refusal_is_stored_with_its_message(client, url, members, cobot, connection, front_door):
+    passes = members.plan("Day passes", time_passes=("Day Pass",))
+    ada = members.add(plan=passes)
+    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id=PERSON)
+    cobot.add_check_in_token("space-a", ada.cobot_id, PERSON)
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.checkin_result, event.checkin_message) == ("refused", "No time passes left.")
+
+
+def test_a_token_cobot_does_not_know_is_not_a_member(client, url, members, connection, front_door, cobot):
+    ada = members.add()
+    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id=PERSON)
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    assert AccessEvent.objects.get().checkin_result == "not_member"
+
+
+@pytest.mark.parametrize(
+    "body,content_type,error",
+    [
+        ({"event": fixture_text("smartlock", "lock_opened__no_user")}, None, "event.user.id is missing"),
+        (
+            {"event": fixture_text("smartlock", "lock_opened__bad_time")},
+            None,
+            "occurred_at is not an ISO 8601 time",
+        ),
+        ({"event": "{not json"}, None, "event is not valid JSON"),
+        ({"event": "[1, 2]"}, None, "event must be a JSON object"),
+        ({"other": "x"}, None, "form field `event` is missing"),
+        ("{nope", "application/json", "event is not valid JSON"),
+        ("", "application/json", "event is not valid JSON"),
+    ],
+)
+def test_malformed_payloads_are_a_clear_400_and_nothing_is_stored(
+    client, url, ada, body, content_type, error
+):
+    kwargs = {"content_type": content_type} if content_type else {}
+    response = client.post(url, body, **kwargs)
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert InboundDelivery.objects.count() == 0
+
+
+def test_a_wrong_secret_or_unknown_connection_is_404(client, connection, ada):
+    good = connection_webhook_url(connection=connection, reveal=True)
+    wrong_secret = good.replace(connection.webhook_secret, "x" * len(connection.webhook_secret))
+    unknown_key = good.replace(str(connection.key), "00000000-0000-4000-8000-000000000000")
+    for url in (wrong_secret, unknown_key):
+        response = client.post(url, {"event": fixture_text("smartlock", "lock_opened__full")})
+        assert (response.status_code, response.json()) == (404, {"error": "not found"})
+    connection.enabled = False
+    connection.save()
+    assert client.post(good, {"event": fixture_text("smartlock", "lock_opened__full")}).status_code == 404
+    assert InboundDelivery.objects.count() == 0
+
+
+def test_the_shared_secret_header_is_checked_when_set(client, url, connection, ada):
+    connection.credentials = {**connection.credentials, "webhook_shared_secret": "s3cret"}
+    connection.save()
+    assert post_form(client, url, "lock_opened__full").status_code == 403
+    assert post_form(client, url, "lock_opened__full", X_Webhook_Secret="wrong").status_code == 403
+    assert InboundDelivery.objects.count() == 0
+    assert post_form(client, url, "lock_opened__full", X_Webhook_Secret="s3cret").status_code == 200
+
+
+def test_it_answers_only_posts(client, url):
+    assert client.get(url).status_code == 405
+
+
+def test_it_refuses_a_huge_body(client, url):
+    response = client.post(url, "x" * (300 * 1024), content_type="application/json")
+    assert response.status_code == 413
