@@ -2,8 +2,7 @@
 
     .venv/bin/python bench/bench_access_sync.py [--members 10000]
 
-Sets Django up by itself on a temporary SQLite database (or DATABASE_URL, if set: it then creates and
-deletes its own spaces there), migrates, starts both stand-ins in this process, and prints members/s,
+Runs on a throw-away database (bench/benchsetup.py), starts both stand-ins in this process, and prints members/s,
 the vendor calls made and the database queries (total and per member) for:
   1. a first sync of a small space (a tenth of the members) and of the full space: the queries per
      member must be the same (no N+1), or the benchmark fails;
@@ -15,28 +14,15 @@ Timings include the stand-ins, which run in this process and share its CPU.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-_tmp = tempfile.TemporaryDirectory(prefix="accessbridge-bench-")
-OWN_DATABASE = "DATABASE_URL" not in os.environ
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp.name}/bench.sqlite3")
-os.environ.setdefault("ACCESSBRIDGE_DATA_DIR", _tmp.name)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessbridge.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from benchsetup import QueryCounter, django_for_bench
 
-import django  # noqa: E402
-
-django.setup()
+DATABASE = django_for_bench()
 
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from locks.engine import access_sync  # noqa: E402
@@ -45,27 +31,8 @@ from spaces.models import Membership, Space  # noqa: E402
 from tests.fakes.cobot import CobotFake  # noqa: E402
 from tests.fakes.smartlock import SmartLockFake  # noqa: E402
 
-if OWN_DATABASE:
-    from django.db.backends.signals import connection_created
-
-    def _no_fsync(sender, connection, **kwargs):
-        # A throw-away database: measure our code, not the disk's fsync (each commit would wait for it).
-        if connection.vendor == "sqlite":
-            connection.cursor().execute("PRAGMA synchronous = OFF")
-
-    connection_created.connect(_no_fsync)
-
 # Per-member query counts of the two first syncs may differ by this much (chunk boundaries).
 QUERY_TOLERANCE = 0.05
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def space_make(*, cobot: CobotFake, smartlock: SmartLockFake, members: int) -> Space:
@@ -144,9 +111,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=10_000)
     args = parser.parse_args()
 
-    call_command("migrate", verbosity=0)
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(f"database: {engine}" + (" (temporary, synchronous=OFF)" if OWN_DATABASE else " (DATABASE_URL)"))
+    print(f"database: {DATABASE}")
     failures = []
     with CobotFake() as cobot, SmartLockFake() as smartlock:
         settings.COBOT_SITE_URL = cobot.url

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_cobot_ingest.py [--deliveries 1000]
 
-Sets Django up by itself on a temporary SQLite database (or DATABASE_URL, if set), migrates, and posts
+Runs on a throw-away database (bench/benchsetup.py), and posts
 deliveries to the Cobot webhook view in-process (Django's test client: no network, no Cobot needed —
 the intake never calls Cobot). Each delivery is stored and queued (django-q ORM broker). Then the same
 deliveries again, as Cobot's retries would be. Fails (exit status 1) if a delivery is not answered 200,
@@ -15,23 +15,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-_tmp = tempfile.TemporaryDirectory(prefix="accessbridge-bench-")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp.name}/bench.sqlite3")
-os.environ.setdefault("ACCESSBRIDGE_DATA_DIR", _tmp.name)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessbridge.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from benchsetup import QueryCounter, django_for_bench
 
-import django  # noqa: E402
+DATABASE = django_for_bench()
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -40,15 +29,6 @@ from spaces.cobot.client import space_api_url  # noqa: E402
 from spaces.models import InboundDelivery, Space  # noqa: E402
 
 QUERY_BUDGET = 12  # per delivery: space lookup, insert, broker enqueue, transaction statements
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def post_all(client, url_for, payloads) -> tuple[float, int, list[int]]:
@@ -65,7 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deliveries", type=int, default=1000)
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
+    print(f"database: {DATABASE}")
     space = Space.objects.create(subdomain=f"bench-{os.getpid()}", name="Bench", access_token="unused")
     client = Client()
 

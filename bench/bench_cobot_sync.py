@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_cobot_sync.py [--members 10000]
 
-Sets Django up by itself on a temporary SQLite database (or DATABASE_URL, if set), migrates, starts the
+Runs on a throw-away database (bench/benchsetup.py), starts the
 Cobot stand-in in this process with Cobot's rate limits on (60 calls/min per user, 6/min for the
 memberships list), connects a space and syncs it twice. Prints seconds, Cobot calls and database
 queries per run. Fails (exit status 1) if the calls depend on the member count (more than 5 fixed
@@ -15,25 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-_tmp = tempfile.TemporaryDirectory(prefix="accessbridge-bench-")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp.name}/bench.sqlite3")
-os.environ.setdefault("ACCESSBRIDGE_DATA_DIR", _tmp.name)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessbridge.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from benchsetup import QueryCounter, django_for_bench
 
-import django  # noqa: E402
-
-django.setup()
+DATABASE = django_for_bench()
 
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -43,15 +32,6 @@ from spaces.sync import TIME_PASS_REFRESHES_PER_SYNC, space_sync  # noqa: E402
 from tests.fakes.cobot import CobotFake  # noqa: E402
 
 FIXED_CALLS = 5
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def timed_sync(space, cobot) -> tuple[dict, float, int, int]:
@@ -67,7 +47,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=10_000)
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
+    print(f"database: {DATABASE}")
     subdomain = f"bench-{os.getpid()}"
     with CobotFake() as cobot:
         settings.COBOT_SITE_URL = cobot.url

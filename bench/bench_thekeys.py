@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_thekeys.py [--opens 300] [--threads 8] [--gateway-ms 0]
 
-Runs against a throwaway database: a temporary SQLite file, or with DATABASE_URL=postgresql://… a test
-database created next to the named one and dropped at the end (the named database is never touched).
+Runs on a throw-away database (bench/benchsetup.py): a temporary SQLite file, or with
+DATABASE_URL=postgresql://… a test database next to the named one, dropped at the end.
 
 Measured:
 - opens/s, one caller, then several threads at once (each with its own database connection, like
@@ -16,16 +16,10 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
@@ -35,32 +29,10 @@ def main() -> int:
     parser.add_argument("--gateway-ms", type=float, default=0.0, help="time the stand-in takes per request")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-thekeys-")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp.name}/bench.sqlite3")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accessbridge.settings")
-    import logging
+    from benchsetup import django_for_bench
 
-    import django
-
-    django.setup()
-    logging.disable(logging.INFO)
-    from django.core.management import call_command
-    from django.db import connection
-
-    test_db = None
-    if connection.vendor == "postgresql":
-        test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    else:
-        call_command("migrate", verbosity=0, interactive=False)
-    try:
-        return run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if test_db:
-            connection.creation.destroy_test_db(test_db, verbosity=0)
-        tmp.cleanup()
+    print(f"database: {django_for_bench()}")
+    return run(args)
 
 
 def run(args) -> int:
