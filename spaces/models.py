@@ -84,7 +84,7 @@ class Membership(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Not yet confirmed"
         CONFIRMED = "confirmed", "Confirmed"
-        CANCELED = "canceled", "Canceled (ends at canceled_to)"
+        CANCELED = "canceled", "Canceled"
         ENDED = "ended", "Ended"
         DELETED = "deleted", "Deleted at Cobot"
 

@@ -24,7 +24,9 @@ def space_overview(*, space: Space) -> dict:
         Membership.objects.filter(space=space).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )
     return {
-        "memberships_by_status": [(label, by_status.get(value, 0)) for value, label in Membership.Status.choices],
+        "memberships_by_status": [
+            (label, by_status[value]) for value, label in Membership.Status.choices if by_status.get(value)
+        ],
         "memberships_total": sum(by_status.values()),
         "plans_active": space.plans.filter(active=True).count(),
         "bookings_upcoming": space.bookings.filter(status=Booking.Status.ACTIVE, ends_at__gt=now).count(),

@@ -16,7 +16,7 @@ def test_the_overview_shows_the_connection_and_the_mirror(client, alice, connect
     client.force_login(alice)
     body = client.get(reverse("space_detail", args=["harbour"])).content.decode()
     assert "Connected" in body
-    assert "Members mirrored</dt><dd>2" in body and "confirmed: 1" in body and "canceled (ends at canceled_to): 1" in body
+    assert "Members mirrored</dt><dd>2" in body and "confirmed: 1" in body and "canceled: 1" in body
     assert "7 rows changed" in body and "5 Cobot calls" in body
     assert "confirmed_membership" in body and "deleted_checkin_token" in body  # subscriptions
     assert "Door access" in body and "(admin/manage)" in body and "(members)" in body  # navigation links
