@@ -57,8 +57,26 @@ def test_it_takes_the_event_wrapped_in_a_json_body(client, url, ada):
     assert AccessEvent.objects.get().vendor_event_id == "evt_wrapped_1"
 
 
-def test_the_seeds_minimal_event_names_only_the_user(client, url, ada, front_door, cobot):
+@pytest.fixture
+def clock(monkeypatch):
+    """Django's clock, held still or moved on, for events that carry no time of their own."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    # Ahead of the real clock (rows created with the real one are due), early in a minute.
+    state = {"now": (timezone.now() + timedelta(minutes=1)).replace(second=5, microsecond=0)}
+    monkeypatch.setattr(timezone, "now", lambda: state["now"])
+
+    def move(**delta):
+        state["now"] += timedelta(**delta)
+
+    return move
+
+
+def test_the_seeds_minimal_event_names_only_the_user(client, url, ada, front_door, cobot, clock):
     assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
+    clock(seconds=20)
     assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200  # a resend
     delivery = InboundDelivery.objects.get()
     assert delivery.times_received == 2
@@ -66,6 +84,28 @@ def test_the_seeds_minimal_event_names_only_the_user(client, url, ada, front_doo
     event = AccessEvent.objects.get()
     assert event.vendor_event_id.startswith("sha256:")
     assert (event.door, event.checkin_result) == (front_door, "checked_in")  # the connection's only door
+
+
+def test_a_later_opening_without_id_or_time_is_a_new_event(client, url, ada, cobot, clock):
+    assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
+    run_work()
+    clock(hours=4)  # back from lunch: the same member opens again
+    assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
+    run_work()
+    assert InboundDelivery.objects.count() == 2
+    first, second = AccessEvent.objects.order_by("received_at")
+    assert first.vendor_event_id != second.vendor_event_id
+    # Cobot's stand-in still has the member checked in today: not a failure.
+    assert (first.checkin_result, second.checkin_result) == ("checked_in", "already")
+
+
+def test_events_without_id_but_with_a_time_differ_by_their_time(client, url, ada, cobot):
+    event = {"user": {"id": PERSON}, "occurred_at": "2026-03-02T08:59:12Z"}
+    for _ in range(2):  # a resend
+        assert client.post(url, {"event": json.dumps(event)}).status_code == 200
+    event["occurred_at"] = "2026-03-03T09:01:00Z"  # the next day's opening
+    assert client.post(url, {"event": json.dumps(event)}).status_code == 200
+    assert InboundDelivery.objects.count() == 2
 
 
 def test_numeric_ids_are_read_as_text(client, url, connection, members, cobot):
