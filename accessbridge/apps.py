@@ -16,6 +16,7 @@ SCHEDULES: list[dict] = [
     {"name": "work: dispatch due and stuck rows", "func": "accessbridge.work.work_dispatch_due", "minutes": 1},
     {"name": "locks: access sync (dates, bookings)", "func": "locks.tasks.access_sync_due", "minutes": 15},
     {"name": "locks: access sync with vendor check", "func": "locks.tasks.access_sync_daily", "minutes": 24 * 60},
+    {"name": "locks: door and gateway status", "func": "locks.tasks.status_refresh_due", "minutes": 5},
     {"name": "spaces: full sync of every connected space", "func": "spaces.tasks.spaces_sync_all", "minutes": 15},
 ]
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.timesince import timesince
 
 from locks.engine import access_desired, space_rules_load
-from locks.models import Door, LockConnection
-from locks.vendors import adapter_for
-from locks.vendors.base import Capability
+from locks.models import Door, Gateway, LockConnection
+from locks.vendors import adapter_class, adapter_for
+from locks.vendors.base import Capability, LockAdapter
 from spaces.models import Booking, Membership
 
 
@@ -40,16 +42,229 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
     """Doors this member may open from AccessBridge right now ("my doors")."""
     allowed = member_doors_open(membership=membership, at=at)
-    doors = Door.objects.filter(pk__in=allowed).select_related("connection").order_by("name")
+    doors = (
+        Door.objects.filter(pk__in=allowed, enabled=True, connection__enabled=True)
+        .select_related("connection")
+        .order_by("name")
+    )
     return [d for d in doors if adapter_for(d.connection).supports(Capability.REMOTE_OPEN)]
 
 
-def door_opens_remotely(*, door: Door) -> bool:
-    return (
-        door.enabled
-        and door.connection.enabled
-        and adapter_for(door.connection).supports(Capability.REMOTE_OPEN)
+# --- what an adapter offers beyond its capabilities -------------------------------------------------------
+def adapter_offers(vendor: str, method: str) -> bool:
+    """Does the vendor's adapter implement `method` (beyond the base class's no-op, if it has one)?
+
+    Device maintenance (status, gateway and lock actions) is optional per vendor, like capabilities;
+    pages ask this instead of testing vendor names.
+    """
+    implementation = getattr(adapter_class(vendor), method, None)
+    return callable(implementation) and implementation is not getattr(LockAdapter, method, None)
+
+
+@dataclass(frozen=True)
+class DeviceAction:
+    """A maintenance call on a gateway or a lock, offered when the adapter has `method`."""
+
+    key: str  # URL name and audit action
+    method: str  # the adapter's method, called with gateway= or door=
+    target: str  # "gateway" | "door"
+    label: str  # the button
+    done: str  # success message; {name} is the gateway's or door's name
+    confirm: str = ""  # what happens, shown on a confirmation page first; empty: no confirmation
+    question: str = ""  # the confirmation page's question; {name} as in `done`
+
+
+DEVICE_ACTIONS: dict[str, DeviceAction] = {
+    action.key: action
+    for action in (
+        DeviceAction(
+            "gateway_synchronize",
+            "gateway_synchronize",
+            "gateway",
+            "Synchronize gateway",
+            "{name}: synchronized with the vendor's cloud.",
+        ),
+        DeviceAction(
+            "gateway_update_firmware",
+            "gateway_update_firmware",
+            "gateway",
+            "Update gateway firmware",
+            "{name}: firmware update done.",
+            question="Are you sure you want to update the firmware of the gateway “{name}” now?",
+            confirm=(
+                "The gateway downloads and installs its latest firmware, even when it is already up to date. "
+                "This can take a minute or more. Meanwhile it does not answer: the doors behind it cannot be "
+                "opened from AccessBridge (members' Open buttons fail) and status refreshes fail."
+            ),
+        ),
+        DeviceAction(
+            "door_synchronize",
+            "locker_synchronize",
+            "door",
+            "Synchronize lock",
+            "{name}: lock synchronized.",
+        ),
+        DeviceAction(
+            "door_update_firmware",
+            "locker_update_firmware",
+            "door",
+            "Update lock firmware",
+            "{name}: firmware update sent to the lock.",
+            question="Are you sure you want to update the firmware of the lock “{name}” now?",
+            confirm=(
+                "The gateway installs the latest firmware on the lock. This can take several minutes. "
+                "Meanwhile the lock may not open, from AccessBridge or otherwise; it restarts at the end "
+                "and its state shows as unknown until the next status refresh."
+            ),
+        ),
     )
+}
+
+
+def device_actions_offered(*, vendor: str, target: str) -> list[DeviceAction]:
+    return [a for a in DEVICE_ACTIONS.values() if a.target == target and adapter_offers(vendor, a.method)]
+
+
+# --- the doors page ------------------------------------------------------------------------------------------
+def door_battery_label(*, door: Door) -> str:
+    """The battery as the vendor reports it: a raw reading in its unit (The Keys: "4065 mV"), else percent."""
+    if door.battery is None:
+        return ""
+    unit = (door.extra or {}).get("battery_unit")
+    return f"{door.battery} {unit}" if unit else f"{door.battery}%"
+
+
+def door_problems(*, door: Door) -> list[str]:
+    """What the last status refresh or doors sync said went wrong with this door."""
+    extra = door.extra or {}
+    problems = []
+    if extra.get("sync_error"):
+        problems.append(f"Sync: {extra['sync_error']}")
+    if extra.get("status_error"):
+        problems.append(f"Status: {extra['status_error']}")
+    return problems
+
+
+@dataclass
+class DoorRow:
+    door: Door
+    remote: bool
+    reports_state: bool  # False: the vendor never tells the state, "unknown" would only be noise
+    battery: str
+    status_age: str  # "3 minutes ago"
+    problems: list[str]
+    gateway_unreachable: bool
+    actions: list[DeviceAction]
+
+
+@dataclass
+class GatewayRow:
+    gateway: Gateway
+    reachable: bool | None  # None: never checked
+    current_status: str
+    last_error: str
+    checked_at: datetime | None
+    checked_age: str
+    seen_age: str
+
+
+@dataclass
+class ConnectionDoors:
+    connection: LockConnection
+    doors: list[DoorRow]
+    gateways: list[GatewayRow]
+    gateway_actions: list[DeviceAction]
+    refreshable: bool  # the adapter reads door/gateway status
+    lists_doors: bool  # "Sync doors" fetches them from the vendor
+
+
+def space_doors_overview(*, space) -> list[ConnectionDoors]:
+    """The doors page: per connection, its doors with state and battery, its gateways, what can be done."""
+    connections = list(LockConnection.objects.filter(space=space).order_by("name", "pk"))
+    doors = Door.objects.filter(connection__space=space).select_related("gateway").order_by("name", "pk")
+    gateways = Gateway.objects.filter(connection__space=space).order_by("name", "pk")
+    by_connection = {c.pk: [] for c in connections}
+    for door in doors:
+        by_connection[door.connection_id].append(door)
+    gateways_of = {c.pk: [] for c in connections}
+    for gateway in gateways:
+        gateways_of[gateway.connection_id].append(gateway)
+    overview = []
+    for connection in connections:
+        remote = (
+            connection.enabled and Capability.REMOTE_OPEN in adapter_class(connection.vendor).capabilities
+        )
+        door_actions = device_actions_offered(vendor=connection.vendor, target="door")
+        gateway_rows = [_gateway_row(g) for g in gateways_of[connection.pk]]
+        unreachable = {row.gateway.pk for row in gateway_rows if row.reachable is False}
+        refreshable = adapter_offers(connection.vendor, "status_refresh")
+        overview.append(
+            ConnectionDoors(
+                connection=connection,
+                doors=[
+                    DoorRow(
+                        door=door,
+                        remote=remote and door.enabled,
+                        reports_state=refreshable or door.state != Door.State.UNKNOWN,
+                        battery=door_battery_label(door=door),
+                        status_age=_ago(door.last_status_at),
+                        problems=door_problems(door=door),
+                        gateway_unreachable=door.gateway_id in unreachable,
+                        actions=door_actions,
+                    )
+                    for door in by_connection[connection.pk]
+                ],
+                gateways=gateway_rows,
+                gateway_actions=device_actions_offered(vendor=connection.vendor, target="gateway"),
+                refreshable=refreshable,
+                lists_doors=adapter_class(connection.vendor).lists_doors,
+            )
+        )
+    return overview
+
+
+def _gateway_row(gateway: Gateway) -> GatewayRow:
+    status = gateway.status if isinstance(gateway.status, dict) else {}
+    reachable = status.get("reachable")
+    checked = status.get("checked_at")
+    checked_at = parse_datetime(checked) if isinstance(checked, str) else None
+    return GatewayRow(
+        gateway=gateway,
+        reachable=reachable if isinstance(reachable, bool) else None,
+        current_status=str(status.get("current_status") or ""),
+        last_error=str(status.get("last_error") or ""),
+        checked_at=checked_at,
+        checked_age=_ago(checked_at),
+        seen_age=_ago(gateway.last_seen_at),
+    )
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return ""
+    if timezone.now() - when < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when)} ago"
+
+
+def connection_status_summary(*, connection: LockConnection) -> tuple[bool, str]:
+    """After a status refresh: (all well?, what an admin reads) from what the refresh stored on the rows."""
+    gateways = [_gateway_row(g) for g in Gateway.objects.filter(connection=connection).order_by("name", "pk")]
+    doors = list(Door.objects.filter(connection=connection, enabled=True).order_by("name", "pk"))
+    # What this refresh found; a door's sync error stays on its row (the refresh did not cause it).
+    problems = [f"{row.gateway}: {row.last_error}" for row in gateways if row.last_error]
+    problems += [
+        f"{door}: {door.extra['status_error']}" for door in doors if (door.extra or {}).get("status_error")
+    ]
+    states = ", ".join(f"{door} {door.get_state_display().lower()}" for door in doors)
+    summary = f"status refreshed ({states})." if states else "status refreshed."
+    if problems:
+        return False, f"{summary} Problems: " + " ".join(_sentence(p) for p in problems)
+    return True, summary
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def connection_webhook_url(*, connection: LockConnection, reveal: bool = False) -> str:

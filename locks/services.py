@@ -16,9 +16,9 @@ from accessbridge.http import ServiceError
 from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting, work_retry
 from locks.engine import access_sync
 from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, LockConnection
-from locks.selectors import member_may_open
+from locks.selectors import DeviceAction, adapter_offers, connection_status_summary, member_may_open
 from locks.vendors import adapter_class, adapter_for
-from locks.vendors.base import Capability, VendorEvent
+from locks.vendors.base import Capability, DeviceOffline, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
 from spaces.models import CheckInToken, Membership, Space, new_secret
 
@@ -37,7 +37,9 @@ def connection_status_set(*, connection: LockConnection, status: str, error: str
 def connection_settings_apply(*, connection: LockConnection, values: dict) -> None:
     """Split a vendor settings form's cleaned data: secrets → credentials (encrypted), the rest → config.
 
-    An empty secret field keeps the stored secret: secrets are never rendered back into the form.
+    Merged into what is stored, never replacing it: config keys the form does not edit (The Keys'
+    api_base_url, lock_ids, gateway_read_timeout) stay. An empty secret field keeps the stored secret:
+    secrets are never rendered back into the form.
     """
     secret_fields = adapter_class(connection.vendor).secret_fields
     credentials = dict(connection.credentials or {})
@@ -112,6 +114,77 @@ def doors_refresh(*, connection: LockConnection) -> list[Door]:
     doors = adapter_for(connection).doors_sync()
     access_sync_enqueue(space=connection.space, reason="doors refreshed")
     return doors
+
+
+# --- device status and maintenance (gateways, locks) ----------------------------------------------------
+def connection_status_refresh(*, connection: LockConnection) -> tuple[bool, str]:
+    """Read door state, battery and gateway status from the vendor now. (all well?, message for the admin).
+
+    The adapter stores what it read, and each gateway's or door's error, on the rows; an error that stops
+    the whole refresh comes back here instead of raising.
+    """
+    if not adapter_offers(connection.vendor, "status_refresh"):
+        return False, f"{connection.get_vendor_display()} reports no door status."
+    try:
+        adapter_for(connection).status_refresh()
+    except ServiceError as exc:
+        logger.info("status refresh of connection %s failed: %s", connection.pk, exc)
+        return False, f"status refresh failed: {exc}"
+    return connection_status_summary(connection=connection)
+
+
+def connections_status_refresh_enqueue() -> int:
+    """The schedule: one task per enabled connection whose vendor reports status, so that a gateway that
+    times out delays (or fails) only its own connection's refresh."""
+    from django_q.tasks import async_task
+
+    connections = LockConnection.objects.filter(enabled=True, space__status=Space.Status.ACTIVE)
+    queued = 0
+    for connection_id, vendor in connections.order_by("pk").values_list("pk", "vendor"):
+        if not adapter_offers(vendor, "status_refresh"):
+            continue
+        async_task(
+            "locks.tasks.connection_status_refresh_task",
+            connection_id,
+            task_name=f"status refresh of lock connection #{connection_id}",
+            group="locks.status",
+        )
+        queued += 1
+    return queued
+
+
+def device_action_run(*, action: DeviceAction, target, actor=None) -> tuple[bool, str]:
+    """Run a gateway or lock maintenance call (synchronize, update firmware) and audit it, whatever happens.
+
+    `target` is a Gateway or a Door of the connection the adapter is made for (it checks that too).
+    """
+    connection = target.connection
+    door = target if action.target == "door" else None
+    where = f" (gateway at {target.host})" if action.target == "gateway" else ""
+    what = f"{action.label}: {target}{where}"
+    if not connection.enabled:
+        ok, message, detail = False, f"{connection.name} is disabled.", f"{what}: connection disabled"
+    elif not adapter_offers(connection.vendor, action.method):
+        ok, message = False, f"{connection.get_vendor_display()} cannot do this: {action.label.lower()}."
+        detail = f"{what}: not offered"
+    else:
+        try:
+            getattr(adapter_for(connection), action.method)(**{action.target: target})
+        except ServiceError as exc:
+            ok, message, detail = False, f"{target}: {action.label.lower()} failed: {exc}", f"{what}: {exc}"
+        else:
+            ok, message, detail = True, action.done.format(name=target), what
+    AuditEntry.objects.create(
+        space=connection.space,
+        actor=actor,
+        actor_label=f"dashboard: {actor or 'system'}"[:100],
+        action=action.key,
+        door=door,
+        connection=connection,
+        result="ok" if ok else "failed",
+        detail=detail[:4000],
+    )
+    return ok, message
 
 
 # --- access sync work -----------------------------------------------------------------------------------
@@ -333,6 +406,13 @@ def door_open(
 
     With `space.opens_count_as_checkins`, a member is checked in at Cobot first and a refusal keeps the
     door shut, with Cobot's message ("No time passes left.").
+
+    Always called in the request of the person at the door, never queued as retryable work: a vendor
+    error is answered once, as a result, even a "transient" one (DeviceOffline). A read timeout may mean
+    the door did open, and a retry minutes later would open it for nobody.
+    Call it outside any transaction (the views are non_atomic_requests): the gateway signing timestamp is
+    claimed and committed before the call (The Keys' signing.py), and a rollback of an outer transaction
+    would hand the gateway an already used timestamp next time.
     """
     return _door_command(door=door, membership=membership, actor=actor, via=via, close=False)
 
@@ -385,7 +465,11 @@ def _door_command(*, door: Door, membership, actor, via: str, close: bool) -> Do
     try:
         adapter.door_close(door=door) if close else adapter.door_open(door=door)
     except ServiceError as exc:
+        # Answered here, never re-raised into a retry (see door_open).
         audit("failed", f"{verb} {door}: {exc}")
+        if membership is not None:
+            # Members get no LAN addresses or setup advice; the admin reads the detail in the audit trail.
+            return DoorOpenResult(False, f"The door did not {verb}: {_member_error(exc)}")
         return DoorOpenResult(False, f"The door did not {verb}: {exc.message}")
     event = AccessEvent.objects.create(
         connection=connection,
@@ -401,6 +485,14 @@ def _door_command(*, door: Door, membership, actor, via: str, close: bool) -> Do
     )
     audit("ok", f"{verb}ed {door}")
     return DoorOpenResult(True, f"{door} {'closed' if close else 'opened'}.", event)
+
+
+def _member_error(exc: ServiceError) -> str:
+    if isinstance(exc, DeviceOffline):
+        return "the lock's gateway did not answer. Please check the door, then try again or tell the staff."
+    if exc.transient:
+        return "the lock is busy. Please try again in a moment."
+    return "something went wrong at the lock. Please tell the staff."
 
 
 def _member_checkin(*, membership: Membership) -> CheckInResult:

@@ -3,7 +3,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db import transaction
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -13,8 +14,14 @@ from accessbridge.work import WorkStatus, work_retry
 from locks import services
 from locks.engine import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
-from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, LockConnection
-from locks.selectors import connection_webhook_url, door_opens_remotely, members_access_overview
+from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
+from locks.selectors import (
+    DEVICE_ACTIONS,
+    adapter_offers,
+    connection_webhook_url,
+    members_access_overview,
+    space_doors_overview,
+)
 from locks.vendors import adapter_class, vendor_choices
 from locks.vendors.base import Capability
 from spaces.models import InboundDelivery, Membership
@@ -46,6 +53,16 @@ def _door(request, subdomain, door_id):
     )
 
 
+def _gateway(request, subdomain, gateway_id):
+    return for_admin_or_404(
+        Gateway.objects.select_related("connection__space"),
+        request.user,
+        space_field="connection__space",
+        pk=gateway_id,
+        connection__space__subdomain=subdomain,
+    )
+
+
 def _has_webhooks(vendor: str) -> bool:
     return Capability.WEBHOOKS in adapter_class(vendor).capabilities
 
@@ -58,6 +75,7 @@ def connections(request, subdomain):
         {
             "connection": c,
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
+            "lists_doors": adapter_class(c.vendor).lists_doors,
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]
@@ -98,6 +116,8 @@ def _connection_form(request, *, space, vendor, connection):
             form.add_error(None, f"Test connection failed: {message}")
         else:
             messages.success(request, f"{saved.name}: {message}")
+            if connection is None and adapter_class(vendor).lists_doors:
+                messages.info(request, f"Next: “Sync doors” on {saved.name} fetches its doors.")
             if connection is None and _has_webhooks(vendor):
                 # Shown once: the secret is never rendered in full again (rotate it to see a new one).
                 messages.info(
@@ -169,15 +189,7 @@ def doors(request, subdomain):
         services.access_sync_enqueue(space=space, reason="door added")
         messages.success(request, f"Door {door.name} added.")
         return redirect("doors", subdomain=subdomain)
-    door_list = (
-        Door.objects.filter(connection__space=space)
-        .select_related("connection")
-        .order_by("connection__name", "name")
-    )
-    rows = [{"door": d, "remote": door_opens_remotely(door=d)} for d in door_list]
-    connection_list = LockConnection.objects.filter(space=space)
-    listable = [c for c in connection_list if adapter_class(c.vendor).lists_doors]
-    context = {"space": space, "rows": rows, "form": form, "listable": listable}
+    context = {"space": space, "overview": space_doors_overview(space=space), "form": form}
     return render(request, "locks/doors.html", context)
 
 
@@ -194,6 +206,9 @@ def door_edit(request, subdomain, door_id):
     return render(request, "locks/door_form.html", {"space": space, "door": door, "form": form})
 
 
+# Opening signs a gateway call with a timestamp claimed and committed in the database: never inside a request
+# transaction (ATOMIC_REQUESTS) whose rollback would undo a claim the gateway has already seen.
+@transaction.non_atomic_requests
 @login_required
 @require_POST
 def door_open(request, subdomain, door_id):
@@ -203,6 +218,7 @@ def door_open(request, subdomain, door_id):
     return redirect("doors", subdomain=subdomain)
 
 
+@transaction.non_atomic_requests
 @login_required
 @require_POST
 def door_close(request, subdomain, door_id):
@@ -210,6 +226,53 @@ def door_close(request, subdomain, door_id):
     result = services.door_close(door=door, actor=request.user, via="dashboard")
     (messages.success if result.opened else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
+
+
+# --- device status and maintenance ----------------------------------------------------------------------
+@transaction.non_atomic_requests  # /locker_status calls are signed, like opens
+@login_required
+@require_POST
+def connection_status_refresh(request, subdomain, connection_id):
+    connection = _connection(request, subdomain, connection_id)
+    if not adapter_offers(connection.vendor, "status_refresh"):
+        raise Http404
+    ok, message = services.connection_status_refresh(connection=connection)
+    (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")
+    return redirect("doors", subdomain=subdomain)
+
+
+@transaction.non_atomic_requests
+@login_required
+def gateway_action(request, subdomain, gateway_id, action):
+    return _device_action(request, DEVICE_ACTIONS[action], _gateway(request, subdomain, gateway_id))
+
+
+@transaction.non_atomic_requests
+@login_required
+def door_action(request, subdomain, door_id, action):
+    return _device_action(request, DEVICE_ACTIONS[action], _door(request, subdomain, door_id))
+
+
+def _device_action(request, action, target):
+    """POST runs the action; an action with consequences (firmware) shows what happens on GET first."""
+    connection = target.connection
+    if not adapter_offers(connection.vendor, action.method):
+        raise Http404
+    space = connection.space
+    if request.method == "GET" and action.confirm:
+        context = {
+            "space": space,
+            "action": action,
+            "question": action.question.format(name=target),
+            "target": target,
+            "connection": connection,
+        }
+        return render(request, "locks/device_action_confirm.html", context)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"] if action.confirm else ["POST"])
+    ok, message = services.device_action_run(action=action, target=target, actor=request.user)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("doors", subdomain=space.subdomain)
 
 
 # --- rules ------------------------------------------------------------------------------------------------

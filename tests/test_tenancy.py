@@ -30,7 +30,7 @@ def app_patterns():
 
 def foreign_kwargs(pattern, space_b):
     """URL kwargs naming objects of space B (bob's), for alice to try."""
-    from locks.models import AccessRule, Door, LockConnection
+    from locks.models import AccessRule, Door, Gateway, LockConnection
 
     values = {}
     for name in pattern.pattern.converters:
@@ -42,6 +42,8 @@ def foreign_kwargs(pattern, space_b):
             values[name] = LockConnection.objects.get(space=space_b).pk
         elif name == "door_id":
             values[name] = Door.objects.get(connection__space=space_b).pk
+        elif name == "gateway_id":
+            values[name] = Gateway.objects.get(connection__space=space_b).pk
         elif name == "rule_id":
             values[name] = AccessRule.objects.get(space=space_b).pk
         else:
@@ -51,10 +53,11 @@ def foreign_kwargs(pattern, space_b):
 
 @pytest.fixture
 def space_b_objects(space_b):
-    from locks.models import AccessRule, Door, LockConnection
+    from locks.models import AccessRule, Door, Gateway, LockConnection
 
-    connection = LockConnection.objects.create(space=space_b, vendor="smartlock", name="B's locks")
-    door = Door.objects.create(connection=connection, vendor_ref="front", name="B front door")
+    connection = LockConnection.objects.create(space=space_b, vendor="thekeys", name="B's locks")
+    gateway = Gateway.objects.create(connection=connection, vendor_ref="gw-b", host="192.0.2.10")
+    door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="front", name="B front door")
     rule = AccessRule.objects.create(space=space_b)
     rule.doors.add(door)
     return space_b

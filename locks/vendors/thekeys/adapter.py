@@ -154,7 +154,7 @@ class TheKeysAdapter(LockAdapter):
         self._on_gateway(gateway, lambda c: c.close(identifier=identifier, share_code=door.share_code))
         self._door_state_set(door, door.State.CLOSED)
 
-    # --- gateway admin actions (the dashboard asks for confirmation before calling them) ------------
+    # --- gateway admin actions (the dashboard asks for confirmation before a firmware update) -------
     def gateway_synchronize(self, *, gateway: Gateway) -> None:
         self._check_owned(gateway.connection_id)
         self._on_gateway(gateway, lambda c: c.synchronize())
