@@ -14,6 +14,8 @@ from datetime import UTC
 import requests
 from django.conf import settings
 
+from accessbridge.logging import mask_secrets
+
 logger = logging.getLogger(__name__)
 
 TRANSIENT = "transient"
@@ -140,12 +142,14 @@ def http_request(
     timeout: Timeout | tuple[float, float] | None = None,
     ok_statuses: tuple[int, ...] = (),
     allow_redirects: bool = False,
+    log_url: str | None = None,
     **kwargs,
 ) -> requests.Response:
     """Send one request; return the response for 2xx (and `ok_statuses`), else raise ServiceError.
 
     `service` names the other side in messages ("Cobot", "SmartLock"). Redirects are not followed
-    by default: a token must not be replayed to wherever a Location header points.
+    by default: a token must not be replayed to wherever a Location header points. `log_url` is what
+    logs show instead of `url` when the caller knows the URL holds a secret.
     """
     if timeout is None:
         timeout = default_timeout()
@@ -167,10 +171,10 @@ def http_request(
     retry_after = parse_retry_after(response.headers.get("Retry-After")) if kind == TRANSIENT else None
     detail = error_detail(response)
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
-    logger.info("%s %s → %s (%s)", method, _redact(url), status, kind)
+    logger.info("%s %s → %s (%s)", method, _redact(log_url or url), status, kind)
     raise ServiceError(message, kind=kind, status=status, retry_after=retry_after, response=response, service=service)
 
 
 def _redact(url: str) -> str:
-    """Log URLs without query strings (tokens sometimes travel there)."""
-    return url.split("?", 1)[0]
+    """Log URLs without query strings (tokens sometimes travel there) and without secret path segments."""
+    return mask_secrets(url.split("?", 1)[0])

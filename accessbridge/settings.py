@@ -214,11 +214,26 @@ HTTP_CONNECT_TIMEOUT = float(env_str("HTTP_CONNECT_TIMEOUT", "5"))
 HTTP_READ_TIMEOUT = float(env_str("HTTP_READ_TIMEOUT", "20"))
 HTTP_USER_AGENT = env_str("HTTP_USER_AGENT", "AccessBridge/0.1 (+https://github.com/accessbridge)")
 
+# Webhook callback paths hold a secret (/hooks/<source>/<key>/<secret>/) and Cobot's token endpoints a
+# token: the loggers that print request paths mask them (accessbridge.logging). Configuring
+# django.server replaces Django's default for it, so its handler and formatter are repeated here.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"mask_secrets": {"()": "accessbridge.logging.SecretMaskingFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"level": "INFO", "class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "django.request": {"filters": ["mask_secrets"]},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False, "filters": ["mask_secrets"]},
+        "urllib3.connectionpool": {"filters": ["mask_secrets"]},  # logs every URL it calls at DEBUG
+    },
 }

@@ -28,10 +28,8 @@ from django.utils import timezone  # noqa: E402
 
 from spaces.models import Space  # noqa: E402
 from spaces.services import space_connect  # noqa: E402
-from spaces.sync import TIME_PASS_REFRESHES_PER_SYNC, space_sync  # noqa: E402
+from spaces.sync import FIXED_CALLS, TIME_PASS_REFRESHES_PER_SYNC, space_sync  # noqa: E402
 from tests.fakes.cobot import CobotFake  # noqa: E402
-
-FIXED_CALLS = 5
 
 
 def timed_sync(space, cobot) -> tuple[dict, float, int, int]:

@@ -506,25 +506,4 @@ def _member_checkin(*, membership: Membership) -> CheckInResult:
     )
     if token is not None:
         return checkin_by_token(space=membership.space, token=token)
-    try:
-        checkin_by_membership(space=membership.space, membership_cobot_id=membership.cobot_id)
-    except ServiceError as exc:
-        if exc.status != 422:
-            raise
-        return CheckInResult("refused", _api1_error_message(exc) or "Cobot refused the check-in.")
-    return CheckInResult("checked_in")
-
-
-def _api1_error_message(exc: ServiceError) -> str:
-    """API 1 refuses with Rails-style errors: {"errors": {"base": ["No time passes left."]}}."""
-    try:
-        errors = exc.response.json().get("errors")
-    except (ValueError, AttributeError):
-        return ""
-    if isinstance(errors, dict):
-        return "; ".join(
-            str(m)
-            for messages in errors.values()
-            for m in (messages if isinstance(messages, list) else [messages])
-        )
-    return ""
+    return checkin_by_membership(space=membership.space, membership_cobot_id=membership.cobot_id)

@@ -7,11 +7,18 @@ class SpacesConfig(AppConfig):
     verbose_name = "Spaces (Cobot)"
 
     def ready(self):
+        from allauth.socialaccount import signals as socialaccount_signals
         from allauth.socialaccount.models import SocialToken
 
-        from spaces.cobot.accounts import socialtoken_encrypt
+        from spaces.cobot.accounts import cobot_sign_in_received, socialtoken_encrypt
         from spaces.inbound import delivery_handler_register
         from spaces.mirror import cobot_delivery_process
 
         delivery_handler_register("cobot", cobot_delivery_process)
         pre_save.connect(socialtoken_encrypt, sender=SocialToken, dispatch_uid="spaces_socialtoken_encrypt")
+        # social_account_updated comes before allauth stores an existing account's new token,
+        # pre_social_login before it stores a new account's (and is too late for an existing one).
+        for signal in ("social_account_updated", "social_account_added", "pre_social_login"):
+            getattr(socialaccount_signals, signal).connect(
+                cobot_sign_in_received, dispatch_uid=f"spaces_cobot_sign_in_{signal}"
+            )

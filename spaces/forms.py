@@ -1,11 +1,16 @@
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
+
+from spaces.cobot.client import subdomain_is_valid
+
+
+def validate_subdomain(value: str) -> None:
+    if not subdomain_is_valid(value):
+        raise ValidationError("Only the subdomain, e.g. “harbour” for harbour.cobot.me.")
 
 
 class SubdomainField(forms.CharField):
-    default_validators = [
-        RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Only the subdomain, e.g. “harbour” for harbour.cobot.me.")
-    ]
+    default_validators = [validate_subdomain]
 
     def __init__(self, **kwargs):
         super().__init__(label="Cobot subdomain", max_length=100, help_text="The part before .cobot.me", **kwargs)

@@ -60,7 +60,8 @@ def delivery_store(
             times_received=F("times_received") + 1, received_at=now
         )
         if rearm:
-            # Only rows that are not queued or running already; a running one will see fresh data.
+            # Only finished rows: a queued one will fetch fresh data anyway, and a running one notices
+            # the repeat (times_received grew) and fetches again (mirror.cobot_delivery_process).
             InboundDelivery.objects.filter(
                 dedupe_key=dedupe_key, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
             ).update(status=WorkStatus.PENDING, attempts=0, next_attempt_at=now, finished_at=None)

@@ -30,6 +30,7 @@ from spaces.cobot.records import (
     record_id,
 )
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
+from spaces.selectors import space_today
 from spaces.signals import mirror_changed
 
 MEMBERSHIP_EVENTS = (
@@ -46,9 +47,6 @@ BOOKING_EVENTS = ("created_booking", "updated_booking")
 CHECKIN_TOKEN_EVENTS = ("created_checkin_token", "deleted_checkin_token")
 # Delete events carry the deleted object under this key instead of a url (cobot-api.md).
 DELETED_OBJECT_KEYS = {"deleted_membership": "membership", "deleted_booking": "booking"}
-
-# Statuses a membership may leave by disappearing from Cobot's list of current memberships.
-CURRENT_STATUSES = (Membership.Status.CONFIRMED, Membership.Status.CANCELED)
 
 
 # --- values: shared by webhook processing and the full sync ---------------------------------------
@@ -130,7 +128,7 @@ def membership_upsert(
     now = timezone.now()
     with transaction.atomic():
         plan = plan_for_membership(space=space, record=record)
-        values = membership_values(record, plan=plan, today=timezone.localdate(now))
+        values = membership_values(record, plan=plan, today=space_today(space, now))
         if unused_time_passes is not None:
             values["unused_time_passes"] = unused_time_passes
         membership, created = Membership.objects.get_or_create(
@@ -183,17 +181,28 @@ def booking_mark_deleted(*, space: Space, cobot_id: str) -> Booking | None:
     return booking
 
 
-def checkin_tokens_reconcile(*, space: Space, records: list[CheckInTokenRecord]) -> tuple[dict, set[int]]:
-    """Make the space's CheckInToken rows match Cobot's full list. Returns counts and touched member pks."""
+def checkin_tokens_reconcile(
+    *, space: Space, records: list[CheckInTokenRecord], listed_since: datetime | None = None
+) -> tuple[dict, set[int]]:
+    """Make the space's CheckInToken rows match Cobot's full list. Returns counts and touched member pks.
+
+    `listed_since`: when the list was requested. Rows written at or after it (a token registered by
+    checkin_token_ensure, or a webhook) are newer than the list: neither changed nor deleted (counted
+    as "newer").
+    """
     members = dict(
         Membership.objects.filter(space=space, cobot_id__in={r.membership_cobot_id for r in records}).values_list(
             "cobot_id", "pk"
         )
     )
-    counts = {"created": 0, "updated": 0, "deleted": 0}
+    counts = {"created": 0, "updated": 0, "deleted": 0, "newer": 0}
     touched: set[int] = set()
     with transaction.atomic():
         existing = {t.token: t for t in CheckInToken.objects.select_for_update().filter(space=space)}
+        if listed_since is not None:
+            newer = {token for token, t in existing.items() if t.updated_at >= listed_since}
+            counts["newer"] = len(newer)
+            existing = {token: t for token, t in existing.items() if token not in newer}
         listed, new = set(), {}
         for record in records:
             listed.add(record.token)
@@ -344,8 +353,9 @@ def _on_booking_deleted(*, space: Space, payload: dict) -> list[int]:
 
 def _on_checkin_token_event(*, space: Space, payload: dict) -> list[int]:
     # API 1 has no endpoint for one token: one list call tells us what was created or deleted.
+    listed_since = timezone.now()
     records = [checkin_token_record(row) for row in client.checkin_tokens_list(space=space)]
-    _, touched = checkin_tokens_reconcile(space=space, records=records)
+    _, touched = checkin_tokens_reconcile(space=space, records=records, listed_since=listed_since)
     return sorted(touched)
 
 
@@ -359,6 +369,9 @@ EVENT_HANDLERS = {
 }
 # Every event we subscribe to at Cobot; anything else reaching the webhook is stored as ignored.
 SUBSCRIBED_EVENTS = tuple(EVENT_HANDLERS)
+# A delivery received again while it runs is processed again, at most this often in one run; a repeat
+# landing after the last pass is left to the next full sync (every 15 minutes).
+MAX_PASSES_PER_DELIVERY = 3
 
 
 def cobot_delivery_process(*, delivery) -> str | None:
@@ -371,13 +384,22 @@ def cobot_delivery_process(*, delivery) -> str | None:
     handler = EVENT_HANDLERS.get(delivery.event)
     if handler is None:
         return WorkStatus.IGNORED
-    membership_ids = sorted(set(handler(space=space, payload=delivery.payload)))
+    membership_ids: set[int] = set()
+    seen = delivery.times_received
+    for _ in range(MAX_PASSES_PER_DELIVERY):
+        membership_ids.update(handler(space=space, payload=delivery.payload))
+        # Cobot sent the same delivery again while we worked: our fetch may predate the change it
+        # announces (delivery_store does not re-arm a running row), so fetch once more.
+        received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
+        if received is None or received <= seen:
+            break
+        seen = received
     transaction.on_commit(
         partial(
             mirror_changed.send,
             sender=Space,
             space=space,
-            membership_ids=membership_ids,
+            membership_ids=sorted(membership_ids),
             reason=delivery.event,
             full=False,
         )

@@ -2,8 +2,10 @@
 
 import secrets
 import uuid
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -13,6 +15,21 @@ from accessbridge.work import RetryableWork
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def time_zone_is_valid(name) -> bool:
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def validate_time_zone(name) -> None:
+    if not time_zone_is_valid(name):
+        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin).")
 
 
 class Space(models.Model):
@@ -28,6 +45,11 @@ class Space(models.Model):
     name = models.CharField(max_length=200, blank=True)
     access_token = EncryptedTextField(blank=True, help_text="Space-bound Cobot token (encrypted).")
     token_scopes = models.CharField(max_length=500, blank=True)
+    # Counts token changes: a 401 marks the space only if the token that got it is still the stored one.
+    token_generation = models.PositiveIntegerField(default=0, editable=False)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone], help_text="The space's time zone, from Cobot."
+    )
     webhook_secret = EncryptedTextField(default=new_secret)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     last_error = models.TextField(blank=True)

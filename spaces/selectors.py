@@ -1,14 +1,24 @@
 """Reads on the Cobot side (HackSoft style: keyword-only, <noun>_<verb>)."""
 
+import zoneinfo
+from datetime import date, datetime
+
 from django.db.models import Count
 from django.utils import timezone
 
 from accessbridge.work import WorkStatus
 from spaces.cobot.accounts import cobot_spaces_administered, cobot_user_ids
-from spaces.mirror import CURRENT_STATUSES
-from spaces.models import Booking, Membership, Space
+from spaces.models import Booking, Membership, Space, time_zone_is_valid
 
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
+# Statuses a membership may leave by disappearing from Cobot's list of current memberships.
+CURRENT_STATUSES = (Membership.Status.CONFIRMED, Membership.Status.CANCELED)
+
+
+def space_today(space: Space, now: datetime | None = None) -> date:
+    """The calendar date at the space (its time zone): Cobot's dates (canceled_to, starts_at) are local days."""
+    tz = zoneinfo.ZoneInfo(space.time_zone if time_zone_is_valid(space.time_zone) else "UTC")
+    return timezone.localtime(now or timezone.now(), tz).date()
 
 
 def cobot_spaces_connectable(*, user) -> list[dict]:

@@ -1,15 +1,18 @@
 """Writes on the Cobot side (HackSoft style: keyword-only, <noun>_<verb>)."""
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
+from spaces.cobot.records import space_time_zone
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -37,9 +40,32 @@ class ConnectError(Exception):
         self.message = message
 
 
-def space_mark_reconnect_needed(*, space: Space, error: str) -> None:
-    Space.objects.filter(pk=space.pk).update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
-    space.status, space.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
+def space_mark_reconnect_needed(*, space: Space, error: str, token_generation: int | None = None) -> bool:
+    """Cobot refused the space's token: "reconnect needed", unless the token was replaced meanwhile.
+
+    `token_generation`: that of the refused token (default: the one `space` holds). Returns False
+    (nothing marked) when the stored token is another one by now, e.g. a reconnect revoked the old one.
+    """
+    generation = space.token_generation if token_generation is None else token_generation
+    current = Space.objects.filter(pk=space.pk, token_generation=generation).exclude(status=Space.Status.DISCONNECTED)
+    marked = current.update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
+    if marked:
+        space.status, space.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
+    return bool(marked)
+
+
+def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
+    """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
+
+    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
+    ever added by connecting a space.
+    """
+    deleted, _ = (
+        SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id)
+        .exclude(space__subdomain__in=administered)
+        .delete()
+    )
+    return deleted
 
 
 def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
@@ -94,17 +120,16 @@ def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
     """Connect (or reconnect, or repair) a space with a Cobot user's token.
 
     The token's user must administer the space at Cobot. The token is exchanged for a space-bound
-    one (it survives its creator leaving the space's admins), stored encrypted; then webhooks and
-    navigation links are made complete, and work that waited for a reconnect is resumed.
+    one (it survives its creator leaving the space's admins) and stored encrypted; work that waited
+    for a reconnect resumes and a full sync is queued at once; then webhooks and navigation links are
+    made complete. Only once that worked with the new token is the previous one revoked; if it failed,
+    a previously working connection is put back.
     """
     subdomain = subdomain.strip().lower()
+    if not client.subdomain_is_valid(subdomain):
+        raise ConnectError(f"“{subdomain}” is not a Cobot subdomain (e.g. “harbour” for harbour.cobot.me).")
     profile = _connect_step(lambda: client.user_get(token=user_token))
-    administered = {
-        str(entry.get("space_subdomain"))
-        for entry in profile.get("admin_of") or []
-        if isinstance(entry, dict)
-    }
-    if subdomain not in administered:
+    if subdomain not in _administered_subdomains(profile):
         who = profile.get("email") or "this Cobot account"
         raise ConnectError(f"{who} does not administer the Cobot space “{subdomain}”.")
     granted = _connect_step(lambda: client.access_token_scopes(token=user_token))
@@ -116,36 +141,80 @@ def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
     details = _connect_step(lambda: client.space_get(subdomain=subdomain, token=user_token))
     bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])))
 
+    space, previous = _space_token_store(
+        subdomain=subdomain, details=details, token=bound, scopes=granted, user=user, cobot_user_id=str(profile["id"])
+    )
+    space_deliveries_resume(space=space)
+    space_sync_enqueue(space=space)
+    try:
+        space_cobot_setup_ensure(space=space)
+    except ServiceError as exc:
+        raise ConnectError(_connect_setup_failed(space=space, previous=previous, error=exc)) from None
+    if previous.token and previous.token != bound:
+        _token_revoke_quietly(space, previous.token)
+    return space
+
+
+def _administered_subdomains(profile: dict) -> set[str]:
+    return {str(entry.get("space_subdomain")) for entry in profile.get("admin_of") or [] if isinstance(entry, dict)}
+
+
+@dataclass(frozen=True)
+class _PreviousToken:
+    token: str
+    scopes: str
+    working: bool  # the space was connected with it and Cobot had not refused it
+
+
+def _space_token_store(*, subdomain, details, token, scopes, user, cobot_user_id) -> tuple[Space, _PreviousToken]:
     with transaction.atomic():
         space = Space.objects.select_for_update().filter(subdomain=subdomain).first() or Space(subdomain=subdomain)
-        previous_token = space.access_token if space.pk else ""
+        previous = _PreviousToken(
+            space.access_token if space.pk else "", space.token_scopes, space.status == Space.Status.ACTIVE
+        )
         if space.status != Space.Status.ACTIVE or not space.pk:
             space.connected_at = timezone.now()
         space.cobot_space_id = str(details["id"])
         space.name = str(details.get("name") or space.name or subdomain)[:200]
-        space.access_token = bound
-        space.token_scopes = " ".join(sorted(granted or ()))[:500]
+        space.time_zone = space_time_zone(details) or space.time_zone
+        space.access_token = token
+        space.token_scopes = " ".join(sorted(scopes or ()))[:500]
+        space.token_generation += 1
         space.status = Space.Status.ACTIVE
         space.last_error = ""
         space.save()
         if user is not None:
-            SpaceAdmin.objects.update_or_create(
-                user=user, space=space, defaults={"cobot_user_id": str(profile["id"])}
+            SpaceAdmin.objects.update_or_create(user=user, space=space, defaults={"cobot_user_id": cobot_user_id})
+    return space, previous
+
+
+def _connect_setup_failed(*, space: Space, previous: _PreviousToken, error: ServiceError) -> str:
+    """Put a previously working token back (the new one is not proven); return what to tell the admin."""
+    failed = space.access_token
+    if previous.working and previous.token and previous.token != failed:
+        restored = Space.objects.filter(pk=space.pk, token_generation=space.token_generation).update(
+            access_token=previous.token,
+            token_scopes=previous.scopes,
+            token_generation=space.token_generation + 1,
+            status=Space.Status.ACTIVE,
+            last_error=f"Reconnecting failed while setting up at Cobot: {error}"[:1000],
+        )
+        if restored:
+            space.refresh_from_db()
+            _token_revoke_quietly(space, failed)
+            return (
+                f"Setting up webhooks and pages at Cobot with the new token failed ({error}); the space keeps "
+                "its previous connection. Connect again to repair."
             )
-    if previous_token and previous_token != bound:
-        try:
-            client.access_token_revoke(token=previous_token)
-        except ServiceError as exc:
-            logger.info("could not revoke the previous token of %s: %s", space.subdomain, exc)
+    Space.objects.filter(pk=space.pk).update(last_error=f"Setting up at Cobot failed: {error}"[:1000])
+    return f"Connected, but setting up webhooks and pages at Cobot failed ({error}). Connect again to repair."
+
+
+def _token_revoke_quietly(space: Space, token: str) -> None:
     try:
-        space_cobot_setup_ensure(space=space)
+        client.access_token_revoke(token=token)
     except ServiceError as exc:
-        Space.objects.filter(pk=space.pk).update(last_error=f"Setting up at Cobot failed: {exc}"[:1000])
-        raise ConnectError(
-            f"Connected, but setting up webhooks and pages at Cobot failed ({exc}). Connect again to repair."
-        ) from None
-    space_deliveries_resume(space=space)
-    return space
+        logger.info("could not revoke a replaced token of %s: %s", space.subdomain, exc)
 
 
 def _connect_step(call):
@@ -169,14 +238,17 @@ def space_cobot_setup_ensure(*, space: Space) -> dict:
     }
 
 
-def subscriptions_ensure(*, space: Space) -> dict:
-    """One active subscription per event we handle, with the current secret. Idempotent; repairs."""
+def subscriptions_ensure(*, space: Space, listed: list[dict] | None = None) -> dict:
+    """One active subscription per event we handle, with the current secret. Idempotent; repairs.
+
+    `listed`: Cobot's list of the space's subscriptions when the caller has it already (the sync).
+    """
     from spaces.mirror import SUBSCRIBED_EVENTS
 
     wanted = {event: subscription_callback_url(space=space, event=event) for event in SUBSCRIBED_EVENTS}
     counts = {"kept": 0, "created": 0, "deleted": 0}
     kept: dict[str, dict] = {}
-    for subscription in client.subscriptions_list(space=space):
+    for subscription in client.subscriptions_list(space=space) if listed is None else listed:
         if not _is_our_callback(space, subscription.get("callback_url")):
             continue  # someone else's subscription
         event = subscription.get("event")
@@ -197,19 +269,28 @@ def subscriptions_ensure(*, space: Space) -> dict:
         created = client.subscription_create(space=space, event=event, callback_url=callback_url)
         kept[event] = created or {}
         counts["created"] += 1
-    with transaction.atomic():
-        for event, subscription in kept.items():
-            CobotSubscription.objects.update_or_create(
-                space=space,
-                event=event,
-                defaults={
-                    "cobot_id": str(subscription.get("id") or ""),
-                    "api_url": str(subscription.get("url") or "")[:500],
-                    "active": True,
-                },
-            )
-        CobotSubscription.objects.filter(space=space).exclude(event__in=list(wanted)).delete()
+    _subscriptions_record(space, kept)
     return counts
+
+
+def _subscriptions_record(space: Space, kept: dict[str, dict]) -> None:
+    """Our rows of the subscriptions at Cobot; unchanged rows are not written (the sync runs this often)."""
+    from spaces.mirror import values_assign
+
+    with transaction.atomic():
+        rows = {row.event: row for row in CobotSubscription.objects.select_for_update().filter(space=space)}
+        for event, subscription in kept.items():
+            values = {
+                "cobot_id": str(subscription.get("id") or ""),
+                "api_url": str(subscription.get("url") or "")[:500],
+                "active": True,
+            }
+            row = rows.get(event)
+            if row is None:
+                CobotSubscription.objects.create(space=space, event=event, **values)
+            elif values_assign(row, values):
+                row.save()
+        CobotSubscription.objects.filter(space=space).exclude(event__in=list(kept)).delete()
 
 
 def navigation_links_ensure(*, space: Space) -> dict:
@@ -271,12 +352,17 @@ def space_disconnect(*, space: Space) -> list[str]:
         except ServiceError as exc:
             problems.append(f"Could not revoke the token at Cobot: {exc}")
     with transaction.atomic():
-        space.status = Space.Status.DISCONNECTED
-        space.access_token = ""
-        space.token_scopes = ""
-        space.webhook_secret = new_secret()
-        space.last_error = " ".join(problems)[:1000]
-        space.save(update_fields=["status", "access_token", "token_scopes", "webhook_secret", "last_error"])
+        Space.objects.filter(pk=space.pk).update(
+            status=Space.Status.DISCONNECTED,
+            access_token="",
+            token_scopes="",
+            token_generation=F("token_generation") + 1,
+            webhook_secret=new_secret(),
+            last_error=" ".join(problems)[:1000],
+        )
+        space.refresh_from_db(
+            fields=["status", "access_token", "token_scopes", "token_generation", "webhook_secret", "last_error"]
+        )
         CobotSubscription.objects.filter(space=space).update(active=False)
         NavigationLink.objects.filter(space=space).delete()
     return problems

@@ -3,6 +3,9 @@
 allauth stores tokens in clear (SOCIALACCOUNT_STORE_TOKENS). Cobot user tokens are secrets like any
 other here, so they are encrypted before allauth's row is saved (`socialtoken_encrypt`, connected in
 SpacesConfig.ready) and decrypted only where we use them. allauth never reads a stored token back.
+
+Only an admin sign-in's token is stored: a member signing in to a framed page gets a read_user token,
+which must not replace the full-scope token an admin connects spaces with (`cobot_sign_in_received`).
 """
 
 from allauth.socialaccount.models import SocialAccount, SocialToken
@@ -10,14 +13,26 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from accessbridge.fields import decrypt_str, encrypt_str
 
 PROVIDER_ID = "cobot"
+# A sign-in started with ?purpose=member (framed member page) carries this in allauth's state.
+PURPOSE_STATE_KEY = "purpose"
+MEMBER_PURPOSE = "member"
 _ENCRYPTED_PREFIX = "fernet:"
 
 
 def socialtoken_encrypt(sender, instance: SocialToken, **kwargs) -> None:
-    """pre_save receiver: encrypt a Cobot token once, before it reaches the database."""
-    if instance.account_id and instance.account.provider == PROVIDER_ID and instance.token:
-        if not instance.token.startswith(_ENCRYPTED_PREFIX):
-            instance.token = _ENCRYPTED_PREFIX + encrypt_str(instance.token)
+    """pre_save receiver: encrypt a Cobot token (and its refresh token) once, before it reaches the database."""
+    if not (instance.account_id and instance.account.provider == PROVIDER_ID):
+        return
+    for field in ("token", "token_secret"):
+        value = getattr(instance, field)
+        if value and not value.startswith(_ENCRYPTED_PREFIX):
+            setattr(instance, field, _ENCRYPTED_PREFIX + encrypt_str(value))
+
+
+def _decrypted(stored: str) -> str:
+    if stored.startswith(_ENCRYPTED_PREFIX):
+        return decrypt_str(stored.removeprefix(_ENCRYPTED_PREFIX))
+    return stored  # stored before encryption was in place
 
 
 def cobot_account(user) -> SocialAccount | None:
@@ -38,11 +53,7 @@ def cobot_user_token(user) -> str | None:
     if account is None:
         return None
     stored = SocialToken.objects.filter(account=account).order_by("-pk").values_list("token", flat=True).first()
-    if not stored:
-        return None
-    if stored.startswith(_ENCRYPTED_PREFIX):
-        return decrypt_str(stored.removeprefix(_ENCRYPTED_PREFIX))
-    return stored  # stored before encryption was in place
+    return _decrypted(stored) if stored else None
 
 
 def cobot_spaces_administered(user) -> list[dict]:
@@ -56,3 +67,24 @@ def cobot_spaces_administered(user) -> list[dict]:
                 {"subdomain": str(entry["space_subdomain"]), "name": str(entry.get("space_name") or entry["space_subdomain"])}
             )
     return spaces
+
+
+def cobot_sign_in_received(sender, request, sociallogin, **kwargs) -> None:
+    """Receiver of allauth's social_account_updated / social_account_added / pre_social_login.
+
+    For a member sign-in (scope read_user only) the token is dropped before allauth stores it. And as
+    /api/user was just read again, the user's admin roles in spaces the Cobot account no longer
+    administers are removed.
+    """
+    account = sociallogin.account
+    if account.provider != PROVIDER_ID:
+        return
+    if (sociallogin.state or {}).get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
+        sociallogin.token = None
+    admin_of = (account.extra_data or {}).get("admin_of")
+    user = sociallogin.user
+    if isinstance(admin_of, list) and user is not None and user.pk is not None:
+        from spaces.services import space_admins_prune
+
+        administered = {str(e.get("space_subdomain")) for e in admin_of if isinstance(e, dict)}
+        space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)

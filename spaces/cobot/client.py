@@ -5,6 +5,7 @@ server or the local stand-in (tests/fakes/cobot.py) can replace Cobot. Facts: sh
 """
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from django.conf import settings
 
-from accessbridge.http import ServiceError, http_request
+from accessbridge.http import TRANSIENT, ServiceError, http_request
+from accessbridge.logging import MASK
 from spaces.cobot.records import cobot_time_format
 
 logger = logging.getLogger(__name__)
@@ -27,9 +29,15 @@ SPACE_SCOPES = (
     "read_subscriptions", "write_subscriptions", "navigation", "write_check_ins",
 )  # fmt: skip
 MEMBER_SCOPES = ("read_user",)
+# A Cobot subdomain as we accept it anywhere (forms, connect, framed pages' authorize host).
+SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # Cobot allows about 60 requests/min per user and answers 429 with Retry-After: a short pause is
 # waited out here; a longer one goes back to the work runner as a transient error.
 MAX_INLINE_WAIT_SECONDS = 30
+
+
+def subdomain_is_valid(value) -> bool:
+    return isinstance(value, str) and SUBDOMAIN.fullmatch(value) is not None
 
 
 def space_base_url(subdomain: str) -> str:
@@ -71,9 +79,11 @@ def url_is_on_space_host(space, url: str) -> bool:
 
 
 def cobot_request(space, method: str, url: str, *, token: str | None = None, ok_statuses=(), **kwargs):
-    """One authenticated Cobot call. 401 marks the space "reconnect needed" and re-raises."""
+    """One authenticated Cobot call. A 401 for the space's stored token marks the space "reconnect
+    needed" and re-raises; a 401 for a token replaced meanwhile (a reconnect) is a transient error."""
     headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
     headers["Authorization"] = f"Bearer {token or space.access_token}"
+    generation = space.token_generation if space is not None else None
     for attempt in (1, 2):
         try:
             return http_request(method, url, service=SERVICE, headers=headers, ok_statuses=ok_statuses, **kwargs)
@@ -83,11 +93,21 @@ def cobot_request(space, method: str, url: str, *, token: str | None = None, ok_
                 time.sleep(wait)
                 continue
             if exc.status == 401 and space is not None and token is None:
-                from spaces.services import space_mark_reconnect_needed
-
-                space_mark_reconnect_needed(space=space, error=str(exc))
+                _space_token_refused(space, generation, exc)
             raise
     raise AssertionError("unreachable")
+
+
+def _space_token_refused(space, generation: int, exc: ServiceError) -> None:
+    from spaces.services import space_mark_reconnect_needed
+
+    if not space_mark_reconnect_needed(space=space, error=str(exc), token_generation=generation):
+        raise ServiceError(
+            "the space's token was replaced while this call used the old one; retrying with the new one",
+            kind=TRANSIENT,
+            status=exc.status,
+            service=SERVICE,
+        ) from exc
 
 
 # --- site: user, spaces, access tokens ------------------------------------------------------------
@@ -107,9 +127,15 @@ def space_get(*, subdomain: str, token: str) -> dict:
     return space
 
 
+def _token_log_url(tail: str = "") -> str:
+    # The token is in the path of the access-token endpoints: logs show this instead of the URL.
+    return site_url(f"api/access_tokens/{MASK}{tail}")
+
+
 def access_token_scopes(*, token: str) -> set[str] | None:
     # GET {site}/api/access_tokens/<token> → {scope: [...]}; None when Cobot does not say
-    info = _object(cobot_request(None, "GET", site_url(f"api/access_tokens/{quote(token, safe='')}"), token=token))
+    url = site_url(f"api/access_tokens/{quote(token, safe='')}")
+    info = _object(cobot_request(None, "GET", url, token=token, log_url=_token_log_url()))
     scope = info.get("scope")
     if isinstance(scope, str):
         return set(scope.split())
@@ -121,7 +147,9 @@ def access_token_scopes(*, token: str) -> set[str] | None:
 def access_token_bind(*, token: str, space_id: str) -> str:
     # POST {site}/api/access_tokens/<token>/space {space_id} → {token, scope}: same scope, bound to the space
     url = site_url(f"api/access_tokens/{quote(token, safe='')}/space")
-    bound = _object(cobot_request(None, "POST", url, token=token, json={"space_id": space_id})).get("token")
+    body = {"space_id": space_id}
+    response = cobot_request(None, "POST", url, token=token, json=body, log_url=_token_log_url("/space"))
+    bound = _object(response).get("token")
     if not isinstance(bound, str) or not bound:
         raise ServiceError("no token in the answer", service=SERVICE)
     return bound
@@ -130,7 +158,7 @@ def access_token_bind(*, token: str, space_id: str) -> str:
 def access_token_revoke(*, token: str) -> None:
     # DELETE {site}/api/access_tokens/<token>; a token that is already gone answers 401/404: fine
     url = site_url(f"api/access_tokens/{quote(token, safe='')}")
-    cobot_request(None, "DELETE", url, token=token, ok_statuses=(401, 404))
+    cobot_request(None, "DELETE", url, token=token, ok_statuses=(401, 404), log_url=_token_log_url())
 
 
 # --- memberships, plans, time passes (API 1) ------------------------------------------------------
@@ -187,10 +215,16 @@ def work_sessions_list(*, space, starts: datetime, ends: datetime) -> list[dict]
     return _list(cobot_request(space, "GET", space_api_url(space, "work_sessions"), params=params))
 
 
-def checkin_by_membership(*, space, membership_cobot_id: str) -> dict:
-    # POST {space}/api/memberships/<id>/work_sessions
+def checkin_by_membership(*, space, membership_cobot_id: str) -> "CheckInResult":
+    # POST {space}/api/memberships/<id>/work_sessions; 422 → Rails-style {"errors": {"base": [...]}}
     url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/work_sessions")
-    return _object(cobot_request(space, "POST", url))
+    try:
+        _object(cobot_request(space, "POST", url))
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        return _checkin_refusal(_api1_detail(exc))
+    return CheckInResult("checked_in")
 
 
 def checkout_by_membership(*, space, membership_cobot_id: str) -> None:
@@ -284,18 +318,23 @@ def checkin_by_token(*, space, token: str) -> CheckInResult:
     except ServiceError as exc:
         if exc.status != 422:
             raise
-        message = _api2_detail(exc) or "Cobot refused the check-in."
-        lowered = message.lower()
-        if "already" in lowered:
-            return CheckInResult("already", message)
-        if "token not found" in lowered or "no active membership" in lowered:
-            return CheckInResult("not_member", message)
-        return CheckInResult("refused", message)
+        return _checkin_refusal(_api2_detail(exc))
     if response.status_code == 204:
         # A token without an active membership (cobot-api.md: unverified).
         return CheckInResult("not_member", "No active membership for this token.")
     attributes = (_object(response).get("data") or {}).get("attributes") or {}
     return CheckInResult("checked_in", "", str(attributes.get("validUntil") or ""))
+
+
+def _checkin_refusal(message: str) -> CheckInResult:
+    """Cobot's 422 on a check-in, by its message: already in (fine), not a member, or refused."""
+    message = message or "Cobot refused the check-in."
+    lowered = message.lower()
+    if "already" in lowered:
+        return CheckInResult("already", message)
+    if "token not found" in lowered or "no active membership" in lowered:
+        return CheckInResult("not_member", message)
+    return CheckInResult("refused", message)
 
 
 # --- strict parsing ------------------------------------------------------------------------------
@@ -327,4 +366,17 @@ def _api2_detail(exc: ServiceError) -> str:
         return ""
     if isinstance(errors, list):
         return "; ".join(str(e.get("detail") or e.get("title") or "") for e in errors if isinstance(e, dict)).strip("; ")
+    return ""
+
+
+def _api1_detail(exc: ServiceError) -> str:
+    """API 1 refuses with Rails-style errors: {"errors": {"base": ["No time passes left."]}}."""
+    try:
+        errors = exc.response.json().get("errors") if exc.response is not None else None
+    except (ValueError, AttributeError):
+        return ""
+    if isinstance(errors, dict):
+        return "; ".join(
+            str(m) for messages in errors.values() for m in (messages if isinstance(messages, list) else [messages])
+        )
     return ""

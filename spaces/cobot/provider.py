@@ -4,7 +4,7 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 
-from spaces.cobot.accounts import PROVIDER_ID
+from spaces.cobot.accounts import MEMBER_PURPOSE, PROVIDER_ID, PURPOSE_STATE_KEY
 from spaces.cobot.client import MEMBER_SCOPES, SPACE_SCOPES
 from spaces.cobot.views import CobotOAuth2Adapter
 
@@ -27,9 +27,16 @@ class CobotProvider(OAuth2Provider):
 
     def get_scope_from_request(self, request):
         # A member signing in to a framed member page is only identified, never given admin scopes.
-        if request.GET.get("purpose") == "member":
+        if request.GET.get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
             return list(MEMBER_SCOPES)
         return super().get_scope_from_request(request)
+
+    def get_redirect_from_request_kwargs(self, request):
+        kwargs = super().get_redirect_from_request_kwargs(request)
+        if request.GET.get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
+            # Stashed in allauth's state: the callback then knows not to store this token.
+            kwargs[PURPOSE_STATE_KEY] = MEMBER_PURPOSE
+        return kwargs
 
     def extract_uid(self, data):
         return str(data["id"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from accessbridge.http import PERMANENT, ServiceError
+from spaces.models import time_zone_is_valid
 
 _API1_TIME = "%Y/%m/%d %H:%M:%S %z"
 _API1_DATE = "%Y/%m/%d"
@@ -176,3 +177,13 @@ def checkin_token_record(data) -> CheckInTokenRecord:
     if not isinstance(data, dict) or data.get("token") in (None, ""):
         raise CobotDataError("check-in token without a token")
     return CheckInTokenRecord(_text(data["token"], 255), nested_id(data, "membership"), data)
+
+
+def space_time_zone(details) -> str | None:
+    """The IANA time zone of Cobot's space details (`time_zone_name`), or None if it names none.
+
+    unverified: the stand-in answers "Etc/UTC"; Cobot (a Rails app) might answer a Rails name such as
+    "Berlin" instead, which this returns as None (the stored zone is then kept).
+    """
+    name = details.get("time_zone_name") if isinstance(details, dict) else None
+    return name if time_zone_is_valid(name) else None

@@ -4,16 +4,12 @@ Both outbound calls (token exchange, profile) go through accessbridge.http like 
 any failure becomes allauth's OAuth2Error, which allauth shows on its sign-in error page.
 """
 
-import re
-
 from allauth.socialaccount.providers.oauth2.client import OAuth2Client, OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2Adapter, OAuth2CallbackView, OAuth2LoginView
 
 from accessbridge.http import ServiceError, http_request
 from spaces.cobot import client
 from spaces.cobot.accounts import PROVIDER_ID
-
-_SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
 class CobotOAuth2Client(OAuth2Client):
@@ -56,7 +52,7 @@ class CobotOAuth2Adapter(OAuth2Adapter):
     def authorize_url(self):
         # Framed pages sign members in through their space's own authorize page (cobot-api.md).
         subdomain = self.request.GET.get("cobot_subdomain", "")
-        if _SUBDOMAIN.match(subdomain):
+        if client.subdomain_is_valid(subdomain):
             from spaces.models import Space
 
             if Space.objects.filter(subdomain=subdomain).exclude(status=Space.Status.DISCONNECTED).exists():

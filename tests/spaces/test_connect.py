@@ -1,14 +1,19 @@
 """Connecting a space (pasted token, Cobot sign-in, command), repairing it, and disconnecting it."""
 
+import logging
+
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django_q.models import OrmQ
 
+from accessbridge.http import ServiceError
 from spaces.mirror import SUBSCRIBED_EVENTS
-from spaces.models import CobotSubscription, Membership, NavigationLink, Space, SpaceAdmin
+from spaces.models import CobotSubscription, InboundDelivery, Membership, NavigationLink, Space, SpaceAdmin
 from tests.fakes.base import Response
 from tests.fakes.cobot import SCOPES, WEBHOOK_EVENTS
 from tests.spaces.conftest import ADMIN_TOKEN, BASE_URL
@@ -232,3 +237,116 @@ def test_state_changes_need_post_and_a_csrf_token(alice, connected, harbour):
     for name in ("space_connect", "space_connect_token"):
         assert client.get(reverse(name)).status_code == 405
     assert len(harbour.space("harbour").subscriptions) == len(SUBSCRIBED_EVENTS)
+
+
+# --- tokens stay out of the logs ---------------------------------------------------------------------
+@pytest.mark.parametrize("status", [403, 500])
+def test_cobot_token_calls_that_fail_never_log_the_token(harbour, caplog, status):
+    from spaces.cobot import client as cobot_client
+
+    caplog.set_level(logging.INFO)
+    harbour.force(Response(status, {"error": "nope"}), path="/api/access_tokens/", times=3)
+    for call in (
+        lambda: cobot_client.access_token_revoke(token=ADMIN_TOKEN),
+        lambda: cobot_client.access_token_scopes(token=ADMIN_TOKEN),
+        lambda: cobot_client.access_token_bind(token=ADMIN_TOKEN, space_id="space-harbour"),
+    ):
+        with pytest.raises(ServiceError):
+            call()
+    assert ADMIN_TOKEN not in caplog.text
+    assert caplog.text.count("/api/access_tokens/[masked]") == 3
+
+
+# --- connecting queues a sync, and a reconnect keeps what works until the new token is proven -------
+def sync_tasks() -> list:
+    return [q.task["args"] for q in OrmQ.objects.all() if q.task["func"] == "spaces.tasks.space_sync_task"]
+
+
+def test_connecting_queues_a_full_sync(harbour, alice, base_url, django_capture_on_commit_callbacks):
+    from spaces.services import space_connect
+
+    with django_capture_on_commit_callbacks(execute=True):
+        space = space_connect(subdomain="harbour", user_token=ADMIN_TOKEN, user=alice)
+    assert sync_tasks() == [(space.pk,)]
+    with django_capture_on_commit_callbacks(execute=True):
+        space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)  # a reconnect, too
+    assert sync_tasks() == [(space.pk,), (space.pk,)]
+
+
+def test_a_reconnect_whose_setup_fails_keeps_the_working_token(connected, harbour):
+    from spaces.services import ConnectError, space_connect
+
+    working, generation = connected.access_token, connected.token_generation
+    harbour.force(Response(500, {"error": "down"}), path=f"^{SUBSCRIPTIONS}$")
+    with pytest.raises(ConnectError, match="keeps its previous connection"):
+        space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)
+
+    connected.refresh_from_db()
+    assert (connected.status, connected.access_token) == ("active", working)
+    assert not harbour.tokens[working].revoked
+    assert connected.token_generation == generation + 2  # the new token, then the old one again
+    assert "Reconnecting failed" in connected.last_error
+    unproven = [t for t in harbour.tokens.values() if t.space_id and t.token != working]
+    assert len(unproven) == 1 and unproven[0].revoked
+
+
+def test_a_reconnect_resumes_waiting_work_with_the_new_token_even_if_setup_then_fails(connected, harbour):
+    from spaces.services import ConnectError, space_connect
+
+    dead = connected.access_token
+    harbour.revoke_token(dead)
+    Space.objects.filter(pk=connected.pk).update(status=Space.Status.RECONNECT_NEEDED)
+    waiting = InboundDelivery.objects.create(
+        source="cobot", space=connected, event="confirmed_membership", dedupe_key="k", status="waiting"
+    )
+    harbour.force(Response(500, {"error": "down"}), path=f"^{SUBSCRIPTIONS}$")
+    with pytest.raises(ConnectError, match="Connect again to repair"):
+        space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)
+
+    connected.refresh_from_db()
+    # The previous token was refused already: the new one stays, and the work waiting for it goes.
+    assert connected.status == "active" and connected.access_token != dead
+    assert not harbour.tokens[connected.access_token].revoked
+    waiting.refresh_from_db()
+    assert waiting.status == "pending"
+
+
+def test_a_reconnect_revokes_the_previous_token_only_after_setup_worked(connected, harbour):
+    from spaces.services import space_connect
+
+    previous = connected.access_token
+    revokes_before = harbour.calls("DELETE", r"/api/access_tokens/.*")
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)
+    setup_calls = [i for i, r in enumerate(harbour.requests) if r.path.startswith("/spaces/harbour/api/")]
+    (revoke,) = [i for i, r in enumerate(harbour.requests) if r.method == "DELETE" and "/access_tokens/" in r.path]
+    assert harbour.calls("DELETE", r"/api/access_tokens/.*") == revokes_before + 1
+    assert revoke > max(setup_calls)
+    assert harbour.tokens[previous].revoked
+
+
+# --- the space's time zone ---------------------------------------------------------------------------
+def space_details(time_zone_name: str) -> Response:
+    body = {"id": "space-harbour", "name": "Harbour Works", "subdomain": "harbour", "time_zone_name": time_zone_name}
+    return Response(200, body)
+
+
+def test_connecting_stores_the_space_time_zone(harbour, base_url, db):
+    from spaces.services import space_connect
+
+    harbour.force(space_details("Europe/Berlin"), path="^/api/spaces/harbour$")
+    assert space_connect(subdomain="harbour", user_token=ADMIN_TOKEN).time_zone == "Europe/Berlin"
+    harbour.force(space_details("Berlin"), path="^/api/spaces/harbour$")  # not an IANA name: kept
+    assert space_connect(subdomain="harbour", user_token=ADMIN_TOKEN).time_zone == "Europe/Berlin"
+
+
+def test_a_time_zone_must_be_an_iana_name(db):
+    with pytest.raises(ValidationError) as excinfo:
+        Space(subdomain="harbour", time_zone="Mars/Olympus_Mons").full_clean()
+    assert "time_zone" in excinfo.value.message_dict
+
+
+def test_the_connect_space_command_refuses_a_malformed_subdomain_before_calling_cobot(harbour, base_url, db):
+    for subdomain in ("https://harbour.cobot.me", "harbour.cobot.me", "harbour_works", "a" * 101):
+        with pytest.raises(CommandError, match="is not a Cobot subdomain"):
+            call_command("connect_space", subdomain=subdomain, token=ADMIN_TOKEN)
+    assert harbour.requests == []

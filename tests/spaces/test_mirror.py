@@ -1,11 +1,12 @@
 """Processing Cobot deliveries into the mirror, against the stand-in (webhook in, work_run_due, rows out)."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from accessbridge.http import ServiceError
 from accessbridge.work import work_run_due
 from spaces.models import Booking, CheckInToken, InboundDelivery, Membership, Plan, Space
 from tests.fakes.base import Response
@@ -188,3 +189,92 @@ def test_the_spaces_app_never_imports_locks():
         if any(line.strip().startswith(("import locks", "from locks")) for line in path.read_text().splitlines())
     ]
     assert offenders == []
+
+
+# --- a reconnect while a worker still holds the old token ---------------------------------------------
+def test_a_401_for_a_token_that_a_reconnect_replaced_is_retried_not_a_reconnect(client, connected, ada, harbour):
+    from spaces.cobot import client as cobot_client
+    from spaces.services import space_connect
+
+    assert webhook_post(client, connected, "confirmed_membership", cobot_payload("confirmed_membership__basic", harbour)).status_code == 200
+    delivery = InboundDelivery.objects.select_related("space").get()  # a worker loaded it, with the token…
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN)  # …then an admin reconnected: old token revoked
+
+    with pytest.raises(ServiceError) as excinfo:
+        delivery.perform()
+    assert excinfo.value.transient and excinfo.value.status == 401  # the work runner retries it
+    with pytest.raises(ServiceError) as excinfo:
+        cobot_client.membership_get(space=delivery.space, membership_cobot_id=MEMBER_ID)
+    assert excinfo.value.transient
+    connected.refresh_from_db()
+    assert (connected.status, connected.last_error) == ("active", "")
+
+    # The retry loads the space again and uses the new token.
+    assert work_run_due() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "done" and Membership.objects.get(cobot_id=MEMBER_ID).status == "confirmed"
+
+
+def test_a_401_after_a_disconnect_leaves_the_space_disconnected(connected, harbour):
+    from spaces.cobot import client as cobot_client
+    from spaces.services import space_disconnect
+
+    held = Space.objects.get(pk=connected.pk)
+    space_disconnect(space=connected)
+    with pytest.raises(ServiceError) as excinfo:
+        cobot_client.plans_list(space=held)
+    assert excinfo.value.transient
+    connected.refresh_from_db()
+    assert connected.status == "disconnected"
+
+
+# --- a delivery Cobot repeats while it is being processed ----------------------------------------------
+def test_a_delivery_received_again_while_it_runs_is_processed_again(client, deliver, ada, harbour, connected):
+    deliver("confirmed_membership")
+    before = harbour.membership("harbour", MEMBER_ID)
+    payload = cobot_payload("canceled_membership__basic", harbour)
+    assert webhook_post(client, connected, "canceled_membership", payload).status_code == 200
+    delivery = InboundDelivery.objects.get(event="canceled_membership")
+    InboundDelivery.objects.filter(pk=delivery.pk).update(status="running")  # a worker claimed it…
+    running = InboundDelivery.objects.get(pk=delivery.pk)  # …and loaded it (received once)
+
+    # Its fetch reads Cobot's state from before the cancellation; the cancellation lands and Cobot sends
+    # the same delivery again while the first copy is still running.
+    harbour.force(Response(200, before), path=f"/memberships/{MEMBER_ID}$")
+    last_day = timezone.localdate() + timedelta(days=10)
+    harbour.cancel_membership("harbour", MEMBER_ID, last_day)
+    assert webhook_post(client, connected, "canceled_membership", payload).status_code == 200
+    repeated = InboundDelivery.objects.get(pk=delivery.pk)
+    assert (repeated.status, repeated.times_received) == ("running", 2)  # not re-armed: it is running
+
+    assert running.perform() is None
+    membership = Membership.objects.get(cobot_id=MEMBER_ID)
+    assert (membership.status, membership.canceled_to) == ("canceled", last_day)
+    assert harbour.calls("GET", f"/spaces/harbour/api/memberships/{MEMBER_ID}") == 3  # confirmed + two passes
+
+
+# --- dates are the space's local days --------------------------------------------------------------------
+def test_space_today_is_the_date_at_the_space():
+    from spaces.selectors import space_today
+
+    evening_utc = datetime(2026, 11, 1, 20, 0, tzinfo=UTC)
+    assert space_today(Space(time_zone="UTC"), evening_utc) == date(2026, 11, 1)
+    assert space_today(Space(time_zone="Pacific/Auckland"), evening_utc) == date(2026, 11, 2)
+    assert space_today(Space(time_zone="America/Los_Angeles"), datetime(2026, 11, 2, 3, 0, tzinfo=UTC)) == date(2026, 11, 1)
+
+
+def test_a_cancellation_ends_on_the_space_local_day(deliver, ada, harbour, connected):
+    from spaces.selectors import space_today
+
+    # A zone where today is not the UTC date right now: a day ahead (UTC+14) or behind (UTC-12).
+    now = timezone.now()
+    ahead = now.hour >= 10
+    Space.objects.filter(pk=connected.pk).update(time_zone="Etc/GMT-14" if ahead else "Etc/GMT+12")
+    connected.refresh_from_db()
+    local_today = space_today(connected)
+    assert local_today != now.date()
+
+    # Canceled to the UTC date: at the space, that day is over (ahead) or still today (behind).
+    harbour.cancel_membership("harbour", MEMBER_ID, now.date() if ahead else now.date() - timedelta(days=1))
+    deliver("canceled_membership")
+    assert Membership.objects.get(cobot_id=MEMBER_ID).status == ("ended" if ahead else "canceled")

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from spaces.cobot.accounts import cobot_user_token
 from spaces.cobot.client import SPACE_SCOPES
-from spaces.models import Space
+from spaces.models import Space, SpaceAdmin
 
 COBOT = "https://cobot.test"
 PROFILE = {
@@ -167,3 +167,64 @@ def test_the_sign_in_page_offers_cobot_only_when_configured(client, db, settings
     assert b"Cobot" not in client.get(reverse("account_login")).content
     settings.SOCIALACCOUNT_PROVIDERS = {"cobot": {"APPS": [{"client_id": "x", "secret": "y"}]}}
     assert b"Cobot" in client.get(reverse("account_login")).content
+
+
+def sign_in(client, *, token: str, profile=PROFILE, **params):
+    """The whole "Sign in with Cobot" round trip, Cobot answering with `token` and `profile`."""
+    _, query = start(client, **params)
+    with responses.RequestsMock() as cobot:
+        cobot.post(f"{COBOT}/oauth/access_token", json={"access_token": token, "token_type": "bearer"})
+        cobot.get(f"{COBOT}/api/user", json=profile)
+        response = callback(client, code="the-code", state=query["state"])
+    assert response.status_code == 302, response.content
+    return response
+
+
+def test_a_member_sign_in_does_not_replace_the_admins_token(client, oauth):
+    Space.objects.create(subdomain="harbour", name="Harbour Works")
+    sign_in(client, token="admin-token")
+    user = SocialAccount.objects.get(provider="cobot").user
+    client.logout()
+
+    sign_in(client, token="member-token", purpose="member", cobot_subdomain="harbour")
+    assert SocialAccount.objects.get(provider="cobot").user == user
+    assert cobot_user_token(user) == "admin-token"  # still the one spaces are connected with
+    assert SocialToken.objects.count() == 1
+
+
+def test_a_member_sign_in_stores_no_token(client, oauth):
+    Space.objects.create(subdomain="harbour", name="Harbour Works")
+    sign_in(client, token="member-token", purpose="member", cobot_subdomain="harbour")
+    account = SocialAccount.objects.get(provider="cobot")
+    assert account.uid == "user-alice"
+    assert not SocialToken.objects.exists()
+
+
+@pytest.mark.parametrize("process", ["login", "connect"])
+def test_signing_in_drops_admin_roles_of_spaces_no_longer_administered_at_cobot(client, oauth, alice, process):
+    harbour, dock, pier = (Space.objects.create(subdomain=s) for s in ("harbour", "dock", "pier"))
+    SpaceAdmin.objects.create(user=alice, space=harbour, cobot_user_id="user-alice")
+    SpaceAdmin.objects.create(user=alice, space=dock, cobot_user_id="user-alice")  # no longer admin at Cobot
+    SpaceAdmin.objects.create(user=alice, space=pier, cobot_user_id="")  # given here, by hand
+    if process == "login":
+        SocialAccount.objects.create(user=alice, provider="cobot", uid="user-alice", extra_data={})
+    else:
+        client.force_login(alice)  # signed in with a password, linking her Cobot account now
+
+    sign_in(client, token="admin-token", process=process)  # PROFILE: admin of harbour only
+    assert set(SpaceAdmin.objects.filter(user=alice).values_list("space__subdomain", flat=True)) == {"harbour", "pier"}
+
+
+def test_the_refresh_token_is_stored_encrypted_too(client, oauth):
+    from accessbridge.fields import decrypt_str
+
+    _, query = start(client)
+    with responses.RequestsMock() as cobot:
+        cobot.post(
+            f"{COBOT}/oauth/access_token",
+            json={"access_token": "t", "refresh_token": "refresh-1", "token_type": "bearer"},
+        )
+        cobot.get(f"{COBOT}/api/user", json=PROFILE)
+        callback(client, code="the-code", state=query["state"])
+    stored = SocialToken.objects.get().token_secret
+    assert stored != "refresh-1" and decrypt_str(stored.removeprefix("fernet:")) == "refresh-1"

@@ -12,12 +12,19 @@ from django_q.models import OrmQ, Schedule
 
 from accessbridge.apps import SCHEDULES
 from accessbridge.http import ServiceError
+from accessbridge.work import work_run_due
 from spaces.cobot import client as cobot_client
-from spaces.models import Booking, CheckInToken, Membership, Plan, Space
-from spaces.sync import TIME_PASS_REFRESHES_PER_SYNC, space_sync
+from spaces.cobot.records import cobot_datetime
+from spaces.mirror import SUBSCRIBED_EVENTS
+from spaces.models import Booking, CheckInToken, CobotSubscription, Membership, Plan, Space
+from spaces.sync import TIME_PASS_REFRESHES_PER_SYNC, space_sync, sync_apply, sync_fetch
 from spaces.tasks import space_sync_task, spaces_sync_all
+from tests.fakes.base import Response
+from tests.spaces.conftest import webhook_post
 
-FIXED_CALLS = 5  # plans, memberships, check-in tokens, bookings, work sessions
+# plans, memberships, check-in tokens, bookings, work sessions; since the space's time zone is kept
+# current (space details) and deactivated webhook subscriptions are repaired (subscriptions list): 7.
+FIXED_CALLS = 7
 
 
 @pytest.fixture
@@ -199,3 +206,115 @@ def test_sync_now_enqueues_a_sync(client, alice, space, django_capture_on_commit
         response = client.post(reverse("space_sync_now", args=["harbour"]))
     assert response.status_code == 302
     assert OrmQ.objects.count() == 1
+
+
+# --- webhooks processed while the sync fetches are newer than what it fetched ------------------------------
+def test_webhooks_processed_while_the_sync_fetches_are_not_overwritten(
+    client, space, harbour, sync, django_capture_on_commit_callbacks
+):
+    from spaces.services import checkin_token_ensure
+
+    flex = harbour.add_plan("harbour", "Flex Desk")
+    ada, grace = harbour.add_memberships("harbour", 2, plan_id=flex["id"])
+    soon = timezone.now() + timedelta(hours=3)
+    booking = harbour.add_booking("harbour", from_=soon, to=soon + timedelta(hours=1), membership_id=ada["id"])
+    sync(space)
+
+    fetched = sync_fetch(space=space)  # step 1: Cobot as it was
+    # Meanwhile at Cobot, each change announced by a webhook that a worker processes before step 2:
+    linus = harbour.add_membership("harbour", name="Linus", plan_id=flex["id"])
+    harbour.delete_membership("harbour", grace["id"])
+    harbour.delete_booking("harbour", booking["id"])
+    for event, payload in (
+        ("confirmed_membership", {"url": harbour.membership_url("harbour", linus["id"])}),
+        ("deleted_membership", {"membership": grace}),
+        ("deleted_booking", {"booking": booking}),
+    ):
+        assert webhook_post(client, space, event, payload).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work_run_due() == 3
+    # …and a door connection registers a card as Ada's check-in token.
+    checkin_token_ensure(membership=Membership.objects.get(cobot_id=ada["id"]), token="CARD-2")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = sync_apply(space=space, fetched=fetched)  # step 2
+
+    statuses = dict(Membership.objects.values_list("cobot_id", "status"))
+    assert statuses == {ada["id"]: "confirmed", grace["id"]: "deleted", linus["id"]: "confirmed"}
+    assert Booking.objects.get(cobot_id=booking["id"]).status == "deleted"
+    assert CheckInToken.objects.filter(token="CARD-2").exists()
+    assert result["skipped_changed_meanwhile"] == 4  # grace, linus (not listed), the booking, the token
+    assert result["changed_rows"] == 0
+
+    again = sync(space)  # the next run agrees with the webhooks
+    assert again["changed_rows"] == 0 and again["skipped_changed_meanwhile"] == 0
+    assert CheckInToken.objects.filter(token="CARD-2").exists()
+
+
+# --- bookings: from a day back, and only those starting in the window can be gone ------------------
+def test_bookings_in_progress_are_not_taken_for_deleted(space, harbour, sync):
+    ada = harbour.add_membership("harbour")
+    now = timezone.now()
+    meeting = harbour.add_booking("harbour", from_=now - timedelta(hours=2), to=now + timedelta(hours=2), membership_id=ada["id"])
+    week = harbour.add_booking("harbour", from_=now - timedelta(days=2), to=now + timedelta(days=5), membership_id=ada["id"])
+    sync(space)
+    assert Booking.objects.filter(status="active").count() == 2
+    (request,) = harbour.requests_to("GET", "/spaces/harbour/api/bookings")
+    assert cobot_datetime(request.query["from"][0]) <= now - timedelta(days=1)
+
+    # Should Cobot list only bookings STARTING in the window, the week-long one is missing from the answer.
+    harbour.force(Response(200, [meeting]), path="/api/bookings$")
+    result = sync(space)
+    assert result["bookings"]["deleted"] == 0
+    assert set(Booking.objects.filter(status="active").values_list("cobot_id", flat=True)) == {meeting["id"], week["id"]}
+
+
+# --- webhook subscriptions Cobot deactivated are repaired ------------------------------------------------
+def test_the_sync_repairs_subscriptions_cobot_deactivated_or_lost(space, harbour, sync):
+    at_cobot = harbour.space("harbour")
+    deactivated = next(s for s in at_cobot.subscriptions.values() if s["event"] == "confirmed_membership")
+    deactivated["active"] = False  # Cobot gave up after ~20 h of failed deliveries
+    lost = next(sid for sid, s in at_cobot.subscriptions.items() if s["event"] == "created_booking")
+    del at_cobot.subscriptions[lost]
+
+    result = sync(space)
+    kept = len(SUBSCRIBED_EVENTS) - 2
+    assert result["subscriptions"] == {"kept": kept, "created": 2, "deleted": 1}
+    assert len(harbour.requests) == result["cobot_calls"] == FIXED_CALLS + 3
+    active = [s for s in at_cobot.subscriptions.values() if s["active"]]
+    assert sorted(s["event"] for s in active) == sorted(SUBSCRIBED_EVENTS) and len(at_cobot.subscriptions) == len(active)
+    assert CobotSubscription.objects.get(space=space, event="confirmed_membership").cobot_id == next(
+        s["id"] for s in active if s["event"] == "confirmed_membership"
+    )
+
+    again = sync(space)
+    assert again["subscriptions"] == {"kept": len(SUBSCRIBED_EVENTS), "created": 0, "deleted": 0}
+    assert len(harbour.requests) == FIXED_CALLS
+
+
+def test_a_subscription_list_cobot_refuses_does_not_stop_the_sync(space, harbour, sync):
+    harbour.add_memberships("harbour", 2)
+    harbour.force(Response(403, {"error": "insufficient_scope"}), path="/api/subscriptions$")
+    result = sync(space)
+    assert result["memberships"]["created"] == 2
+    assert not result["ok"] and "webhook subscriptions: HTTP 403" in result["errors"][0]
+    space.refresh_from_db()
+    assert space.status == "active"
+
+
+# --- the space's time zone -----------------------------------------------------------------------------------
+def test_the_sync_keeps_the_time_zone_and_uses_the_local_date(space, harbour, sync):
+    now = timezone.now()
+    ahead = now.hour >= 10  # a zone where today is the UTC date + 1 (UTC+14) or - 1 (UTC-12) right now
+    zone = "Etc/GMT-14" if ahead else "Etc/GMT+12"
+    details = {"id": "space-harbour", "name": "Harbour Works", "subdomain": "harbour", "time_zone_name": zone}
+    ada, grace = harbour.add_memberships("harbour", 2)
+    # Canceled to today's UTC date: still current for the stand-in (which counts in UTC) and listed.
+    harbour.cancel_membership("harbour", ada["id"], now.date())
+    harbour.force(Response(200, details), path="^/api/spaces/harbour$")
+
+    sync(space)
+    space.refresh_from_db()
+    assert space.time_zone == zone
+    assert Membership.objects.get(cobot_id=ada["id"]).status == ("ended" if ahead else "canceled")
+    assert Membership.objects.get(cobot_id=grace["id"]).status == "confirmed"

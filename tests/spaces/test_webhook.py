@@ -1,5 +1,7 @@
 """Cobot webhook intake: authenticate, check, store, answer — and every bad input's answer."""
 
+import logging
+
 import pytest
 from django.urls import reverse
 
@@ -124,3 +126,17 @@ def test_the_webhook_url_is_the_one_we_subscribe(space):
     assert subscription_callback_url(space=space, event="created_booking").endswith(
         reverse("cobot_webhook", args=[space.key, space.webhook_secret, "created_booking"])
     )
+
+
+@pytest.mark.parametrize(
+    "body, secret, status", [(b"{not json", None, 400), (b"{}", "a-wrong-secret-of-some-length", 404)]
+)
+def test_a_rejected_delivery_logs_its_path_without_the_secret(client, space, caplog, body, secret, status):
+    caplog.set_level(logging.WARNING, logger="django.request")
+    response = webhook_post(client, space, "confirmed_membership", body, secret=secret)
+    assert response.status_code == status
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == (
+        f"{'Bad Request' if status == 400 else 'Not Found'}: /hooks/cobot/{space.key}/[masked]/confirmed_membership/"
+    )
+    assert space.webhook_secret not in caplog.text and (secret or space.webhook_secret) not in caplog.text
