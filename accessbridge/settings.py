@@ -209,6 +209,10 @@ WORK_MAX_ATTEMPTS = env_int("WORK_MAX_ATTEMPTS", 8)
 WORK_BACKOFF_BASE_SECONDS = env_int("WORK_BACKOFF_BASE_SECONDS", 30)
 WORK_BACKOFF_MAX_SECONDS = env_int("WORK_BACKOFF_MAX_SECONDS", 3600)
 
+# Lock vendors' hosts entered by space admins must resolve to public addresses (The Keys gateways: no
+# loopback/link-local/metadata). Local runs allow them, so stand-ins and a LAN lab work.
+LOCKS_ALLOW_PRIVATE_HOSTS = env_bool("LOCKS_ALLOW_PRIVATE_HOSTS", DEBUG)
+
 # Outbound HTTP (accessbridge.http)
 HTTP_CONNECT_TIMEOUT = float(env_str("HTTP_CONNECT_TIMEOUT", "5"))
 HTTP_READ_TIMEOUT = float(env_str("HTTP_READ_TIMEOUT", "20"))

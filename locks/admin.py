@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
+from locks import services
 from locks.models import (
     AccessEvent,
     AccessRule,
@@ -15,8 +16,34 @@ from locks.models import (
 )
 
 
+class DeletedThroughServiceAdmin(admin.ModelAdmin):
+    """Deletes go through a service that refuses while people or grants we created at the vendor remain
+    (their rows are PROTECTed): the confirmation page lists why, instead of Django's protected rows."""
+
+    def deletion_blockers(self, obj) -> list[str]:
+        raise NotImplementedError
+
+    def delete_through_service(self, obj, *, actor) -> None:
+        raise NotImplementedError
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, _protected = super().get_deleted_objects(objs, request)
+        blockers = [reason for obj in objs for reason in self.deletion_blockers(obj)]
+        return to_delete, model_count, perms_needed, blockers
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            try:
+                self.delete_through_service(obj, actor=request.user)
+            except services.DeletionRefused as exc:  # blocked since the confirmation page was shown
+                self.message_user(request, str(exc), messages.ERROR)
+
+
 @admin.register(LockConnection)
-class LockConnectionAdmin(admin.ModelAdmin):
+class LockConnectionAdmin(DeletedThroughServiceAdmin):
     list_display = ["name", "vendor", "space", "enabled", "status", "last_checked_at"]
     list_filter = ["vendor", "enabled", "status", "space"]
     search_fields = ["name", "space__subdomain"]
@@ -31,6 +58,12 @@ class LockConnectionAdmin(admin.ModelAdmin):
     def secret(self, obj):
         return masked(obj.webhook_secret)
 
+    def deletion_blockers(self, obj):
+        return services.connection_deletion_blockers(connection=obj)
+
+    def delete_through_service(self, obj, *, actor):
+        services.connection_delete(connection=obj, actor=actor)
+
 
 @admin.register(Gateway)
 class GatewayAdmin(admin.ModelAdmin):
@@ -41,7 +74,7 @@ class GatewayAdmin(admin.ModelAdmin):
 
 
 @admin.register(Door)
-class DoorAdmin(admin.ModelAdmin):
+class DoorAdmin(DeletedThroughServiceAdmin):
     list_display = ["name", "connection", "vendor_ref", "state", "battery", "enabled"]
     list_filter = ["state", "enabled", "connection__vendor", "connection__space"]
     search_fields = ["name", "vendor_ref"]
@@ -51,6 +84,12 @@ class DoorAdmin(admin.ModelAdmin):
     @admin.display(description="Share code")
     def share(self, obj):
         return masked(obj.share_code)
+
+    def deletion_blockers(self, obj):
+        return services.door_deletion_blockers(door=obj)
+
+    def delete_through_service(self, obj, *, actor):
+        services.door_delete(door=obj, actor=actor)
 
 
 @admin.register(AccessRule)

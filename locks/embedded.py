@@ -49,7 +49,7 @@ def member_door_open(request, subdomain, door_id):
     if url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        (messages.success if result.opened else messages.error)(request, result.message)
+        (messages.success if result.ok else messages.error)(request, result.message)
         return redirect(next_url)
     return render(request, "locks/member_door_result.html", {"space": space, "door": door, "result": result})
 

@@ -2,7 +2,6 @@
 
 from django import forms
 
-from accessbridge.fields import mask_secret
 from locks.models import AccessRule, Door, LockConnection
 from locks.vendors import adapter_class, vendor_choices
 from spaces.models import Booking, Plan
@@ -15,7 +14,7 @@ class ConnectionForm(forms.Form):
 def vendor_settings_form(*, vendor: str, connection: LockConnection | None = None, data=None) -> forms.Form:
     """The vendor's own settings form, prefilled from config; secrets never rendered back.
 
-    A stored secret shows masked in the help text, and leaving its field empty keeps it.
+    A stored secret is only said to exist (no part of it is shown), and leaving its field empty keeps it.
     """
     adapter = adapter_class(vendor)
     form = adapter.settings_form(
@@ -29,9 +28,7 @@ def vendor_settings_form(*, vendor: str, connection: LockConnection | None = Non
         field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
         if stored.get(name):
             field.required = False
-            field.help_text = (
-                f"{field.help_text} Stored: {mask_secret(str(stored[name]))} — leave empty to keep it."
-            )
+            field.help_text = f"{field.help_text} A value is stored — leave empty to keep it."
     return form
 
 

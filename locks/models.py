@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -91,6 +92,9 @@ class Door(models.Model):
         return self.connection.space
 
 
+MAX_BUFFER_MINUTES = 24 * 60
+
+
 class AccessRule(models.Model):
     """Which members open which doors: by plan (or all plans), or by booking of a resource."""
 
@@ -110,8 +114,12 @@ class AccessRule(models.Model):
     requires_time_pass = models.BooleanField(
         default=False, help_text="Pause access while the member has no unused time pass."
     )
-    buffer_before_minutes = models.PositiveIntegerField(default=15)
-    buffer_after_minutes = models.PositiveIntegerField(default=15)
+    buffer_before_minutes = models.PositiveIntegerField(
+        default=15, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)]
+    )
+    buffer_after_minutes = models.PositiveIntegerField(
+        default=15, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)]
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -125,18 +133,30 @@ class AccessRule(models.Model):
 
 
 class VendorAccount(models.Model):
-    """A person we created at a vendor for a member (vendors with person accounts)."""
+    """A person we created at a vendor for a member (vendors with person accounts).
+
+    PENDING is written (and committed) before the vendor is asked to create the person: if the answer is
+    lost, the row still says a person may exist there, and the engine looks them up by email.
+    """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Not created yet"
+        PENDING = "pending", "Being created (or not created yet)"
         ACTIVE = "active", "Active"
         PAUSED = "paused", "Paused"
         REMOVED = "removed", "Removed"
 
-    connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="accounts")
+    # PROTECT: deleting a connection goes through locks.services.connection_delete, which refuses
+    # while people we created are still at the vendor.
+    connection = models.ForeignKey(LockConnection, on_delete=models.PROTECT, related_name="accounts")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="vendor_accounts")
     vendor_person_id = models.CharField(max_length=200, blank=True, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    checkin_token_owner = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Cobot membership that holds this person's id as its check-in token (another member): "
+        "not registered for this member while that stays so.",
+    )
     last_error = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True, help_text="Last time the engine checked it.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -152,15 +172,20 @@ class VendorAccount(models.Model):
 
 
 class Grant(models.Model):
-    """A door (optionally for a window) we granted a member at the vendor."""
+    """A door (optionally for a window) we granted a member at the vendor.
+
+    PENDING is written before the vendor is asked, so that a grant whose answer was lost is still ours
+    to finish or to revoke.
+    """
 
     class Status(models.TextChoices):
+        PENDING = "pending", "Being granted"
         ACTIVE = "active", "Active"
         REVOKED = "revoked", "Revoked"
 
-    connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="grants")
+    connection = models.ForeignKey(LockConnection, on_delete=models.PROTECT, related_name="grants")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="grants")
-    door = models.ForeignKey(Door, on_delete=models.CASCADE, related_name="grants")
+    door = models.ForeignKey(Door, on_delete=models.PROTECT, related_name="grants")
     booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="grants")
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -180,6 +205,8 @@ class AccessEvent(models.Model):
         UNLOCK = "unlock", "Unlocked"
         REMOTE_OPEN = "remote_open", "Opened from AccessBridge"
         REMOTE_CLOSE = "remote_close", "Closed from AccessBridge"
+        OPEN_FAILED = "open_failed", "Open from AccessBridge failed"
+        CLOSE_FAILED = "close_failed", "Close from AccessBridge failed"
         DENIED = "denied", "Refused"
         LIVE_REQUEST = "live_request", "Reader request"
 
@@ -190,6 +217,7 @@ class AccessEvent(models.Model):
         REFUSED = "refused", "Refused by Cobot"
         NOT_MEMBER = "not_member", "Not a member"
         UNMATCHED = "unmatched", "Unknown person or door"
+        AMBIGUOUS = "ambiguous", "Several members match"
         NOT_APPLICABLE = "n/a", "No check-in"
         ERROR = "error", "Error"
 

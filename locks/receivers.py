@@ -12,7 +12,9 @@ from spaces.signals import mirror_changed
 @receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
 def access_after_mirror_change(sender, *, space, membership_ids=(), reason="", full=False, **kwargs):
     if full:
-        access_sync_enqueue(space=space, reason=reason or "full sync", refresh=True)
+        # Reading every vendor's list of people is the daily job's (locks.tasks.access_sync_daily), not
+        # every 15-minute mirror sync's.
+        access_sync_enqueue(space=space, reason=reason or "full sync")
         return
     for membership in Membership.objects.filter(space=space, pk__in=list(membership_ids or [])):
         access_sync_enqueue(space=space, membership=membership, reason=reason or "mirror changed")

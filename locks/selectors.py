@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
-from locks.engine import access_desired, space_rules_load
+from locks.engine import access_desired, members_checked_in_today, space_rules_load
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class, adapter_for
 from locks.vendors.base import Capability, LockAdapter
@@ -35,7 +35,12 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     bookings = Booking.objects.filter(
         membership=membership, status=Booking.Status.ACTIVE, ends_at__gt=at - rules.max_buffer_after
     )
-    desire = access_desired(membership=membership, rules=rules, bookings=bookings, now=at)
+    checked_in = rules.counts_time_passes and membership.pk in members_checked_in_today(
+        space=membership.space, membership_ids=[membership.pk], now=at
+    )
+    desire = access_desired(
+        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
+    )
     return desire.doors_now(at)
 
 

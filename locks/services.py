@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting, work_retry
-from locks.engine import access_sync
-from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, LockConnection
+from locks.engine import CURRENT_STATUSES, SyncInProgress, access_sync
+from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, Grant, LockConnection, VendorAccount
 from locks.selectors import DeviceAction, adapter_offers, connection_status_summary, member_may_open
 from locks.vendors import adapter_class, adapter_for
-from locks.vendors.base import Capability, DeviceOffline, VendorEvent
+from locks.vendors.base import Capability, Deadline, DeviceOffline, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
 from spaces.models import CheckInToken, Membership, Space, new_secret
 
@@ -114,6 +116,90 @@ def doors_refresh(*, connection: LockConnection) -> list[Door]:
     doors = adapter_for(connection).doors_sync()
     access_sync_enqueue(space=connection.space, reason="doors refreshed")
     return doors
+
+
+# --- deleting connections and doors ---------------------------------------------------------------------
+class DeletionRefused(Exception):
+    """Deleting now would leave people or door grants we created at the vendor, out of our reach."""
+
+
+def connection_deletion_blockers(*, connection: LockConnection) -> list[str]:
+    """Why the connection cannot be deleted yet ([]: it can). Our rows are the only record of the people
+    and grants we created at the vendor; they go only once nobody is left there."""
+    Status = VendorAccount.Status
+    live = [Status.ACTIVE, Status.PENDING]
+    if Capability.DOOR_GROUPS in adapter_class(connection.vendor).capabilities:
+        live.append(Status.PAUSED)  # door-group vendors keep a paused member's person
+    people = VendorAccount.objects.filter(connection=connection, status__in=live).count()
+    grants = Grant.objects.filter(
+        connection=connection, status__in=[Grant.Status.ACTIVE, Grant.Status.PENDING]
+    )
+    grant_count = grants.count()
+    if not (people or grant_count):
+        return []
+    vendor = connection.get_vendor_display()
+    held = " and ".join(
+        part
+        for part in (
+            f"{people} {'person' if people == 1 else 'people'}" if people else "",
+            f"{grant_count} door grant{'' if grant_count == 1 else 's'}" if grant_count else "",
+        )
+        if part
+    )
+    enable = "" if connection.enabled else "Enable the connection, then take"
+    how = (
+        f"{enable or 'Take'} its doors out of the access rules (or disable them): the next sync removes them"
+    )
+    return [
+        f"{connection.name} cannot be deleted yet: {held} that AccessBridge created at {vendor} would be left "
+        f"there. {how} at {vendor}. Then delete the connection."
+    ]
+
+
+def door_deletion_blockers(*, door: Door) -> list[str]:
+    grants = Grant.objects.filter(door=door, status__in=[Grant.Status.ACTIVE, Grant.Status.PENDING]).count()
+    if not grants:
+        return []
+    held = f"{grants} door grant{'' if grants == 1 else 's'}"
+    return [
+        f"{door.name} cannot be deleted yet: {held} that AccessBridge made at the vendor would be left there. "
+        "Disable the door (the next sync revokes them), then delete it."
+    ]
+
+
+def connection_delete(*, connection: LockConnection, actor=None) -> None:
+    """Delete a connection with its doors and our history of it, once nobody holds access there through us."""
+    blockers = connection_deletion_blockers(connection=connection)
+    if blockers:
+        raise DeletionRefused(" ".join(blockers))
+    with transaction.atomic():
+        _deletion_audit(connection.space, actor, "connection_delete", f"deleted connection {connection}")
+        Grant.objects.filter(connection=connection).delete()
+        VendorAccount.objects.filter(connection=connection).delete()
+        connection.delete()
+
+
+def door_delete(*, door: Door, actor=None) -> None:
+    blockers = door_deletion_blockers(door=door)
+    if blockers:
+        raise DeletionRefused(" ".join(blockers))
+    space = door.connection.space
+    with transaction.atomic():
+        _deletion_audit(space, actor, "door_delete", f"deleted door {door} of {door.connection}")
+        Grant.objects.filter(door=door).delete()
+        door.delete()
+        # A person-only vendor's person stands for all the connection's doors: the rules may want fewer now.
+        access_sync_enqueue(space=space, reason="door deleted")
+
+
+def _deletion_audit(space: Space, actor, action: str, detail: str) -> None:
+    AuditEntry.objects.create(
+        space=space,
+        actor=actor,
+        actor_label=f"admin: {actor or 'system'}"[:100],
+        action=action,
+        detail=detail,
+    )
 
 
 # --- device status and maintenance (gateways, locks) ----------------------------------------------------
@@ -225,14 +311,22 @@ def _reason_join(current: str, new: str) -> str:
     return ", ".join(parts)[:300]
 
 
+# Another sync of the space holds it (PostgreSQL): try again after this long, spread a little.
+SYNC_BUSY_DELAY_SECONDS = (20, 40)
+
+
 def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
-    report = access_sync(
-        space=job.space,
-        membership_ids=[job.membership_id] if job.membership_id else None,
-        refresh=job.refresh,
-        actor_label=f"sync: {job.reason}"[:100],
-    )
+    try:
+        report = access_sync(
+            space=job.space,
+            membership_ids=[job.membership_id] if job.membership_id else None,
+            refresh=job.refresh,
+            actor_label=f"sync: {job.reason}"[:100],
+        )
+    except SyncInProgress:
+        return _access_sync_job_defer(job)
     AccessSyncJob.objects.filter(pk=job.pk).update(result=report.summary())
+    _waiting_jobs_supersede(job)
     if report.waiting:
         raise WorkWaiting("; ".join(report.waiting))
     if report.transient is not None:
@@ -244,6 +338,35 @@ def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
     return None
 
 
+def _access_sync_job_defer(job: AccessSyncJob) -> str:
+    """Back to the queue a little later, without counting an attempt: the job did nothing yet.
+
+    Returning PENDING to the work runner keeps the row pending; its next_attempt_at and attempts are
+    set here (the runner saves only status and error), and the per-minute dispatch picks it up again.
+    """
+    delay = timedelta(seconds=random.uniform(*SYNC_BUSY_DELAY_SECONDS))
+    AccessSyncJob.objects.filter(pk=job.pk).update(
+        attempts=F("attempts") - 1,
+        next_attempt_at=timezone.now() + delay,
+        result={"deferred": "another access sync of this space was running"},
+    )
+    return WorkStatus.PENDING
+
+
+def _waiting_jobs_supersede(job: AccessSyncJob) -> int:
+    """Older waiting jobs this run covered (all of the space's, or the same member's) are history now: the
+    space keeps one waiting job per scope instead of a new one every 15 minutes."""
+    covered = AccessSyncJob.objects.filter(space_id=job.space_id, status=WorkStatus.WAITING, pk__lt=job.pk)
+    if job.membership_id is not None:
+        covered = covered.filter(membership_id=job.membership_id)
+    return covered.update(
+        status=WorkStatus.IGNORED,
+        last_error=f"covered by a later access sync (#{job.pk})",
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+
 def access_sync_jobs_prune(*, before: datetime) -> int:
     """Finished syncs are history the audit trail already holds: keep the recent ones only."""
     finished = [WorkStatus.DONE, WorkStatus.IGNORED]
@@ -252,8 +375,12 @@ def access_sync_jobs_prune(*, before: datetime) -> int:
 
 
 def access_sync_all_spaces_enqueue(*, reason: str = "schedule", refresh: bool = False) -> int:
-    """The schedule: dates move on (canceled_to passes, bookings start and end) without any webhook."""
-    spaces = Space.objects.filter(status=Space.Status.ACTIVE, lock_connections__enabled=True).distinct()
+    """The schedule: dates move on (canceled_to passes, bookings start and end) without any webhook.
+
+    Every space with locks, whatever its Cobot connection says: access must end at canceled_to also in a
+    space that needs a reconnect (only registering check-in tokens waits for Cobot).
+    """
+    spaces = Space.objects.filter(lock_connections__enabled=True).distinct()
     return sum(1 for space in spaces if access_sync_enqueue(space=space, reason=reason, refresh=refresh))
 
 
@@ -301,7 +428,9 @@ def checkin_from_delivery(*, delivery) -> str | None:
     """A vendor's door event: record it, find the member, check them in at Cobot, keep Cobot's answer.
 
     Idempotent: the event row is unique per connection and vendor event id, and a decided check-in is
-    never sent again. An unknown person or door is recorded as "unmatched", never guessed.
+    never sent again. An unknown person or door is recorded as "unmatched", a person several members
+    could be as "ambiguous"; neither is ever guessed. A member whose vendor id is not (yet) their check-in
+    token at Cobot is checked in by membership instead.
     """
     connection = LockConnection.objects.select_related("space").filter(pk=delivery.source_ref or None).first()
     if connection is None:
@@ -315,15 +444,36 @@ def checkin_from_delivery(*, delivery) -> str | None:
         return None
     door, door_known = _event_door(connection=connection, door_ref=str(payload.get("door_ref") or ""))
     adapter = adapter_for(connection)
-    membership = _event_membership(connection=connection, adapter=adapter, person_ref=event.vendor_person_id)
+    token = (
+        adapter.checkin_token_for(vendor_person_id=event.vendor_person_id) if event.vendor_person_id else ""
+    )
+    membership, ambiguous = _event_membership(
+        connection=connection, person_ref=event.vendor_person_id, token=token
+    )
     event.door, event.membership = door, membership
     event.save(update_fields=["door", "membership"])
+    if ambiguous:
+        message = f"several members match person {event.vendor_person_id} at {connection.name}"
+        _event_result(event, AccessEvent.CheckIn.AMBIGUOUS, message)
+        return None
     if not door_known or membership is None:
         what = "person" if membership is None else "door"
         _event_result(event, AccessEvent.CheckIn.UNMATCHED, f"unknown {what} at {connection.name}")
         return None
-    token = adapter.checkin_token_for(vendor_person_id=event.vendor_person_id)
-    result = checkin_by_token(space=connection.space, token=token)
+    registered = CheckInToken.objects.filter(
+        space_id=connection.space_id, token=token, membership_cobot_id=membership.cobot_id
+    ).exists()
+    membership.space = connection.space
+    try:
+        if registered:
+            result = checkin_by_token(space=connection.space, token=token)
+        else:
+            result = _member_checkin(membership=membership)
+    except ServiceError as exc:
+        if exc.transient or exc.is_auth:
+            raise  # the delivery is retried (or waits for a reconnect); the event stays pending
+        _event_result(event, AccessEvent.CheckIn.ERROR, str(exc))
+        return None
     _event_result(event, CHECKIN_OUTCOMES.get(result.outcome, AccessEvent.CheckIn.ERROR), result.message)
     return None
 
@@ -367,23 +517,37 @@ def _event_door(*, connection: LockConnection, door_ref: str) -> tuple[Door | No
     return (doors[0] if len(doors) == 1 else None), True
 
 
-def _event_membership(*, connection: LockConnection, adapter, person_ref: str) -> Membership | None:
-    """The member behind a vendor person id: our vendor account, else a check-in token. Ambiguous = none."""
+def _event_membership(
+    *, connection: LockConnection, person_ref: str, token: str
+) -> tuple[Membership | None, bool]:
+    """The member behind a vendor person id, or (None, True) when several members match equally.
+
+    Most telling first: a current member's live account with that person id (where several memberships
+    share one person, the one Cobot has the id as check-in token for); then the member Cobot has it as
+    check-in token for; then any account that ever had it (a former member: Cobot will say so).
+    """
     if not person_ref:
-        return None
-    members = list(
-        Membership.objects.filter(
-            vendor_accounts__connection=connection, vendor_accounts__vendor_person_id=person_ref
-        ).distinct()[:2]
+        return None, False
+    Status = VendorAccount.Status
+    accounts = Membership.objects.filter(
+        vendor_accounts__connection=connection, vendor_accounts__vendor_person_id=person_ref
     )
-    if not members:
-        token = adapter.checkin_token_for(vendor_person_id=person_ref)
-        members = list(
-            Membership.objects.filter(
-                checkin_tokens__space_id=connection.space_id, checkin_tokens__token=token
-            ).distinct()[:2]
-        )
-    return members[0] if len(members) == 1 else None
+    token_holders = Membership.objects.filter(
+        checkin_tokens__space_id=connection.space_id, checkin_tokens__token=token
+    )
+    current = accounts.filter(
+        status__in=CURRENT_STATUSES, vendor_accounts__status__in=[Status.ACTIVE, Status.PAUSED]
+    )
+    for candidates in (current, token_holders, accounts):
+        members = list(candidates.distinct()[:2])
+        if len(members) > 1 and candidates is current:
+            narrowed = list(current.filter(pk__in=token_holders.values("pk")).distinct()[:2])
+            members = narrowed if len(narrowed) == 1 else members
+        if len(members) == 1:
+            return members[0], False
+        if members:
+            return None, True
+    return None, False
 
 
 def _event_result(event: AccessEvent, result: str, message: str) -> None:
@@ -392,44 +556,74 @@ def _event_result(event: AccessEvent, result: str, message: str) -> None:
 
 
 # --- remote open ------------------------------------------------------------------------------------------
+# Someone waits at the door: the whole open (gateway lock, busy pauses, retries) is answered within this,
+# well inside the web server's 30 s. After a check-in Cobot accepted (maybe using a time pass), the door
+# still gets at least DOOR_MIN_SECONDS, however long Cobot took.
+OPEN_SECONDS = 10.0
+DOOR_MIN_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class DoorOpenResult:
-    opened: bool
+    ok: bool
     message: str = ""
     event: AccessEvent | None = None
 
 
 def door_open(
-    *, door: Door, membership: Membership | None = None, actor=None, via: str = "dashboard"
+    *,
+    door: Door,
+    membership: Membership | None = None,
+    actor=None,
+    via: str = "dashboard",
+    seconds: float = OPEN_SECONDS,
 ) -> DoorOpenResult:
     """Open a door on demand: for a member (who must be allowed now), or for an admin (membership None).
 
     With `space.opens_count_as_checkins`, a member is checked in at Cobot first and a refusal keeps the
-    door shut, with Cobot's message ("No time passes left.").
+    door shut, with Cobot's message ("No time passes left."). Every try is an AccessEvent (opened,
+    refused, or failed with the check-in Cobot made) and an AuditEntry.
 
     Always called in the request of the person at the door, never queued as retryable work: a vendor
-    error is answered once, as a result, even a "transient" one (DeviceOffline). A read timeout may mean
-    the door did open, and a retry minutes later would open it for nobody.
+    error is answered once, as a result, even a "transient" one (DeviceOffline), within `seconds`. A read
+    timeout may mean the door did open, and a retry minutes later would open it for nobody.
     Call it outside any transaction (the views are non_atomic_requests): the gateway signing timestamp is
     claimed and committed before the call (The Keys' signing.py), and a rollback of an outer transaction
     would hand the gateway an already used timestamp next time.
     """
-    return _door_command(door=door, membership=membership, actor=actor, via=via, close=False)
+    return _door_command(door=door, membership=membership, actor=actor, via=via, close=False, seconds=seconds)
 
 
-def door_close(*, door: Door, actor=None, via: str = "dashboard") -> DoorOpenResult:
-    return _door_command(door=door, membership=None, actor=actor, via=via, close=True)
+def door_close(
+    *, door: Door, actor=None, via: str = "dashboard", seconds: float = OPEN_SECONDS
+) -> DoorOpenResult:
+    return _door_command(door=door, membership=None, actor=actor, via=via, close=True, seconds=seconds)
 
 
-def _door_command(*, door: Door, membership, actor, via: str, close: bool) -> DoorOpenResult:
+def _door_command(*, door: Door, membership, actor, via: str, close: bool, seconds: float) -> DoorOpenResult:
+    deadline = Deadline.within(seconds)
     connection = door.connection
     space = connection.space
     adapter = adapter_for(connection)
     action = "door_close" if close else "door_open"
-    verb = "close" if close else "open"
+    verb, done = ("close", "closed") if close else ("open", "opened")
     label = f"{via}: {membership or actor or 'system'}"[:100]
+    checkin_result, checkin_message = AccessEvent.CheckIn.NOT_APPLICABLE, ""
 
-    def audit(result: str, detail: str) -> None:
+    def finish(ok: bool, message: str, *, kind: str, audit_result: str, detail: str, error: str = ""):
+        raw = {"via": via, "error": error[:500]} if error else {"via": via}
+        event = AccessEvent.objects.create(
+            connection=connection,
+            vendor_event_id=f"accessbridge:{uuid.uuid4()}",
+            door=door,
+            membership=membership,
+            actor=actor,
+            kind=kind,
+            occurred_at=timezone.now(),
+            checkin_result=checkin_result,
+            checkin_message=checkin_message[:2000],
+            raw=raw,
+        )
         AuditEntry.objects.create(
             space=space,
             actor=actor,
@@ -438,53 +632,78 @@ def _door_command(*, door: Door, membership, actor, via: str, close: bool) -> Do
             membership=membership,
             door=door,
             connection=connection,
-            result=result,
+            result=audit_result,
             detail=detail[:4000],
         )
+        return DoorOpenResult(ok, message, event)
 
+    Kind = AccessEvent.Kind
     if not adapter.supports(Capability.REMOTE_OPEN) or not (door.enabled and connection.enabled):
-        audit("refused", f"{door} cannot be {'closed' if close else 'opened'} from AccessBridge")
-        return DoorOpenResult(False, f"{door} cannot be {verb}ed from here.")
+        return finish(
+            False,
+            f"{door} cannot be {done} from here.",
+            kind=Kind.DENIED,
+            audit_result="refused",
+            detail=f"{door} cannot be {done} from AccessBridge",
+        )
     if membership is not None and not member_may_open(membership=membership, door=door, at=timezone.now()):
-        audit("refused", f"{membership} has no access to {door} now")
-        return DoorOpenResult(False, "You have no access to this door right now.")
+        return finish(
+            False,
+            "You have no access to this door right now.",
+            kind=Kind.DENIED,
+            audit_result="refused",
+            detail=f"{membership} has no access to {door} now",
+        )
 
-    checkin_result, checkin_message = AccessEvent.CheckIn.NOT_APPLICABLE, ""
     if membership is not None and space.opens_count_as_checkins:
         try:
             outcome = _member_checkin(membership=membership)
         except ServiceError as exc:
-            audit("failed", f"check-in at Cobot failed: {exc}")
-            return DoorOpenResult(False, "Cobot did not answer the check-in; please try again in a moment.")
+            checkin_result, checkin_message = AccessEvent.CheckIn.ERROR, str(exc)
+            return finish(
+                False,
+                "Cobot did not answer the check-in; please try again in a moment.",
+                kind=Kind.DENIED,
+                audit_result="failed",
+                detail=f"check-in at Cobot failed: {exc}",
+            )
         checkin_result = CHECKIN_OUTCOMES.get(outcome.outcome, AccessEvent.CheckIn.ERROR)
         checkin_message = outcome.message
         if not outcome.allowed:
-            audit("refused", f"Cobot refused the check-in: {outcome.message}")
-            return DoorOpenResult(False, outcome.message or "Cobot refused the check-in.")
+            return finish(
+                False,
+                outcome.message or "Cobot refused the check-in.",
+                kind=Kind.DENIED,
+                audit_result="refused",
+                detail=f"Cobot refused the check-in: {outcome.message}",
+            )
+        if deadline.remaining() < DOOR_MIN_SECONDS:
+            deadline = Deadline.within(DOOR_MIN_SECONDS)
 
     try:
-        adapter.door_close(door=door) if close else adapter.door_open(door=door)
+        if close:
+            adapter.door_close(door=door, deadline=deadline)
+        else:
+            adapter.door_open(door=door, deadline=deadline)
     except ServiceError as exc:
-        # Answered here, never re-raised into a retry (see door_open).
-        audit("failed", f"{verb} {door}: {exc}")
-        if membership is not None:
-            # Members get no LAN addresses or setup advice; the admin reads the detail in the audit trail.
-            return DoorOpenResult(False, f"The door did not {verb}: {_member_error(exc)}")
-        return DoorOpenResult(False, f"The door did not {verb}: {exc.message}")
-    event = AccessEvent.objects.create(
-        connection=connection,
-        vendor_event_id=f"accessbridge:{uuid.uuid4()}",
-        door=door,
-        membership=membership,
-        actor=actor,
-        kind=AccessEvent.Kind.REMOTE_CLOSE if close else AccessEvent.Kind.REMOTE_OPEN,
-        occurred_at=timezone.now(),
-        checkin_result=checkin_result,
-        checkin_message=checkin_message,
-        raw={"via": via},
+        # Answered here, never re-raised into a retry (see door_open). Members get no LAN addresses or
+        # setup advice; the admin reads the detail in the audit trail and on the event.
+        reason = _member_error(exc) if membership is not None else exc.message
+        return finish(
+            False,
+            f"The door did not {verb}: {reason}",
+            kind=Kind.CLOSE_FAILED if close else Kind.OPEN_FAILED,
+            audit_result="failed",
+            detail=f"{verb} {door}: {exc}",
+            error=str(exc),
+        )
+    return finish(
+        True,
+        f"{door} {done}.",
+        kind=Kind.REMOTE_CLOSE if close else Kind.REMOTE_OPEN,
+        audit_result="ok",
+        detail=f"{done} {door}",
     )
-    audit("ok", f"{verb}ed {door}")
-    return DoorOpenResult(True, f"{door} {'closed' if close else 'opened'}.", event)
 
 
 def _member_error(exc: ServiceError) -> str:

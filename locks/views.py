@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -75,6 +75,7 @@ def connections(request, subdomain):
         {
             "connection": c,
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
+            "webhook_url_revealed": _webhook_url_revealed(request, c),
             "lists_doors": adapter_class(c.vendor).lists_doors,
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
@@ -119,11 +120,7 @@ def _connection_form(request, *, space, vendor, connection):
             if connection is None and adapter_class(vendor).lists_doors:
                 messages.info(request, f"Next: “Sync doors” on {saved.name} fetches its doors.")
             if connection is None and _has_webhooks(vendor):
-                # Shown once: the secret is never rendered in full again (rotate it to see a new one).
-                messages.info(
-                    request,
-                    f"Webhook URL for the vendor: {connection_webhook_url(connection=saved, reveal=True)}",
-                )
+                _webhook_url_reveal_once(request, saved)
             return redirect("connections", subdomain=space.subdomain)
     context = {
         "space": space,
@@ -135,8 +132,25 @@ def _connection_form(request, *, space, vendor, connection):
         "webhook_url": connection_webhook_url(connection=connection)
         if connection and _has_webhooks(vendor)
         else "",
+        "webhook_url_revealed": _webhook_url_revealed(request, connection) if connection else "",
     }
     return render(request, "locks/connection_form.html", context)
+
+
+# The webhook URL holds the connection's secret: shown on the next page only, and never put in a message
+# (messages may travel in a cookie). The session keeps which connection to reveal, not the secret.
+REVEAL_SESSION_KEY = "locks_webhook_url_reveal"
+
+
+def _webhook_url_reveal_once(request, connection: LockConnection) -> None:
+    request.session[REVEAL_SESSION_KEY] = connection.pk
+
+
+def _webhook_url_revealed(request, connection: LockConnection) -> str:
+    if request.session.get(REVEAL_SESSION_KEY) != connection.pk:
+        return ""
+    del request.session[REVEAL_SESSION_KEY]
+    return connection_webhook_url(connection=connection, reveal=True)
 
 
 @login_required
@@ -153,11 +167,8 @@ def connection_test(request, subdomain, connection_id):
 def connection_webhook_rotate(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
     services.connection_webhook_secret_rotate(connection=connection)
-    messages.info(
-        request,
-        f"New webhook URL for {connection.name} (shown once; the old one stops working now): "
-        f"{connection_webhook_url(connection=connection, reveal=True)}",
-    )
+    _webhook_url_reveal_once(request, connection)
+    messages.info(request, f"{connection.name} has a new webhook URL; the old one stops working now.")
     return redirect("connection_edit", subdomain=subdomain, connection_id=connection.pk)
 
 
@@ -214,7 +225,7 @@ def door_edit(request, subdomain, door_id):
 def door_open(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
     result = services.door_open(door=door, actor=request.user, via="dashboard")
-    (messages.success if result.opened else messages.error)(request, result.message)
+    (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 
 
@@ -224,7 +235,7 @@ def door_open(request, subdomain, door_id):
 def door_close(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
     result = services.door_close(door=door, actor=request.user, via="dashboard")
-    (messages.success if result.opened else messages.error)(request, result.message)
+    (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 
 
@@ -373,8 +384,11 @@ def work_retry_view(request, subdomain):
     if model is None:
         raise Http404
     queryset = model.objects.filter(space=space)
-    if request.POST.get("pk"):
-        queryset = queryset.filter(pk=get_object_or_404(queryset, pk=request.POST["pk"]).pk)
+    pk = request.POST.get("pk", "")
+    if pk:
+        if not pk.isdigit():
+            return HttpResponseBadRequest("pk must be a number")
+        queryset = queryset.filter(pk=get_object_or_404(queryset, pk=pk).pk)
     count = work_retry(queryset)
     messages.success(request, f"{count} item(s) queued again.")
     return redirect("access_work", subdomain=subdomain)

@@ -7,9 +7,11 @@ capabilities, never for vendor names.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from http import HTTPStatus
 from typing import TYPE_CHECKING, ClassVar
 
 from django import forms
@@ -83,6 +85,28 @@ def vendor_error_from(exc: ServiceError) -> VendorError:
     return VendorPermanentError(exc.message, **kwargs)
 
 
+def status_only(exc: ServiceError) -> ServiceError:
+    """The same error with "HTTP <status> <reason>" as its message, without the answer's body.
+
+    For hosts an admin chose (a vendor base URL, a gateway address): an error message must not show
+    the admin what some other server on that address answered.
+    """
+    if exc.status is None:
+        return exc  # no answer (timeout, refused): the message is ours
+    try:
+        phrase = HTTPStatus(exc.status).phrase
+    except ValueError:
+        phrase = ""
+    return ServiceError(
+        f"HTTP {exc.status} {phrase}".strip(),
+        kind=exc.kind,
+        status=exc.status,
+        retry_after=exc.retry_after,
+        response=exc.response,
+        service=exc.service,
+    )
+
+
 class WebhookRejected(Exception):
     """An incoming vendor webhook failed verification or parsing. `status` is what we answer."""
 
@@ -92,6 +116,27 @@ class WebhookRejected(Exception):
 
 
 # --- values crossing the adapter boundary ---------------------------------------------------------
+@dataclass(frozen=True)
+class Deadline:
+    """The time an interactive call (someone waits at the door) must be answered by, on the monotonic clock.
+
+    Adapters fit their waits (locks, pauses, HTTP timeouts) into `remaining()` instead of their defaults.
+    """
+
+    at: float
+
+    @classmethod
+    def within(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+
 @dataclass(frozen=True)
 class VendorDoor:
     vendor_ref: str
@@ -163,6 +208,14 @@ class LockAdapter:
         """Create the person (or find them again) and return the vendor's person id."""
         raise NotImplementedError
 
+    def person_find(self, *, membership: Membership) -> str | None:
+        """The vendor's id of this member's person (looked up by email), or None if there is none.
+
+        The engine asks before creating a person whose earlier create may have succeeded unseen, and to
+        remove such a person once the member has gone.
+        """
+        raise NotImplementedError
+
     def person_remove(self, *, vendor_person_id: str) -> None:
         """Remove the person; a person already gone is not an error."""
         raise NotImplementedError
@@ -170,8 +223,8 @@ class LockAdapter:
     def persons_present(self) -> set[str] | None:
         """The vendor's person ids as they are now (the full sync compares them with our rows).
 
-        None: this vendor cannot list them. Raise a VendorError when the read fails: the engine
-        then changes nothing for this connection (never removes access because a read failed).
+        None: this vendor cannot list them. Raise a VendorError when the read fails: the engine then
+        treats the list as unknown (it only uses it to re-create people missing at the vendor).
         """
         return None
 
@@ -187,18 +240,26 @@ class LockAdapter:
         door: Door,
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
+        membership: Membership | None = None,
     ) -> str:
-        """Grant the door; return the vendor's reference for the grant (to revoke it later)."""
+        """Grant the door to the member's person; return the vendor's reference for the grant.
+
+        Idempotent: the engine repeats a grant whose answer was lost, and the same person, door and
+        window must then give back the existing grant's reference, not a second grant.
+        """
         raise NotImplementedError
 
     def access_revoke(self, *, grant: Grant) -> None:
+        """Revoke the grant. Without `grant.vendor_ref` (its create's answer was lost), revoke what the
+        person holds for that door and window. Already gone: VendorNotFound or nothing."""
         raise NotImplementedError
 
     # REMOTE_OPEN
-    def door_open(self, *, door: Door) -> None:
+    def door_open(self, *, door: Door, deadline: Deadline | None = None) -> None:
+        """Open now. With a deadline (someone is waiting), give up by then instead of waiting longer."""
         raise NotImplementedError
 
-    def door_close(self, *, door: Door) -> None:
+    def door_close(self, *, door: Door, deadline: Deadline | None = None) -> None:
         raise NotImplementedError
 
     # WEBHOOKS

@@ -20,6 +20,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SMARTLOCK_TOKEN = "sl-token-123"
 
 
+@pytest.fixture(autouse=True)
+def stand_ins_on_this_machine(settings):
+    """The stand-ins listen on 127.0.0.1 over plain http, as in local runs (DEBUG): allowed here.
+    Tests of the address rules set it back to False (production)."""
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = True
+
+
 def fixture_text(vendor: str, name: str) -> str:
     return (FIXTURES / vendor / f"{name}.json").read_text()
 

@@ -1,7 +1,7 @@
 """The access engine: desired access from the mirror, rules and time; the diff against our rows; applying
 it through whatever the vendor can do (capabilities)."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection as db
@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from locks.engine import access_desired, access_sync, membership_is_current, space_rules_load
 from locks.models import AuditEntry, Door, Grant, LockConnection, VendorAccount
-from spaces.models import Booking, Membership
+from locks.vendors.base import VendorTransientError
+from spaces.models import Booking, CheckInToken, Membership
 from tests.locks.conftest import rule_for
-from tests.locks.vendors_for_tests import grants_of, persons_of
+from tests.locks.vendors_for_tests import grants_of, persons_of, side_of
 
 NOW = timezone.now().replace(microsecond=0)
 TODAY = timezone.localdate(NOW)
@@ -287,3 +288,83 @@ def test_queries_per_member_do_not_grow_with_the_number_of_members(
     large = queries(lambda: access_sync(space=space_a))
     assert small == large  # nothing to change: a constant number of queries, not one per member
     assert (second - small) / 25 == (first - small) / 5  # applying: the same cost for every member
+
+
+def test_dates_are_days_at_the_space_not_in_utc(members, doors, cobot):
+    rule_for(members.space, doors["front"])
+    members.space.time_zone = "America/New_York"
+    members.space.save()
+    evening = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)  # 22:30 on March 9 in New York
+    leaving = members.add(
+        name="Leaving", email="l@example.org", status="canceled", canceled_to=date(2026, 3, 9)
+    )
+    starting = members.add(name="Starting", email="s@example.org", starts_at=date(2026, 3, 10))
+    assert desired(leaving, now=evening)[0] == [("front", None, None)]  # her last day is not over there
+    assert desired(starting, now=evening) == ([], [])  # his first day has not begun there
+    report = access_sync(space=members.space, now=evening)
+    assert {op.membership for op in report.applied} == {leaving}
+    next_morning = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    report = access_sync(space=members.space, now=next_morning)
+    assert {(op.action, op.membership) for op in report.applied} >= {
+        ("person_remove", leaving),
+        ("person_create", starting),
+    }
+
+
+def test_grants_are_told_whose_they_are(members, doors, cobot, test_vendors):
+    rule_for(members.space, doors["front"], doors["studio"])
+    ada = members.add()
+    access_sync(space=members.space)
+    calls = side_of(doors["front"].connection)["calls"]
+    assert calls == [("access_grant", ada.cobot_id), ("access_grant", ada.cobot_id)]
+
+
+def test_a_grant_created_unseen_is_ours_to_finish_or_revoke(members, doors, cobot):
+    rule_for(members.space, doors["front"])
+    ada = members.add()
+    access_sync(space=members.space)  # person and token
+    Grant.objects.all().delete()
+    side = side_of(doors["front"].connection)
+    side["grants"].clear()
+    side["fail_after"].append(VendorTransientError("connection reset", service="Rec"))
+    report = access_sync(space=members.space)
+    assert report.transient is not None
+    (pid,) = persons_of(doors["front"].connection)
+    assert grants_of(doors["front"].connection) == {(pid, "front", None, None)}  # made, answer lost
+    grant = Grant.objects.get()
+    assert (grant.status, grant.vendor_ref) == ("pending", "")
+
+    report = access_sync(space=members.space)  # the replay finishes it
+    assert [op.describe() for op in report.applied] == [f"grant Front to {ada}"]
+    assert len(side["grants"]) == 1
+    grant.refresh_from_db()
+    assert grant.status == "active" and grant.vendor_ref in side["grants"]
+
+    Grant.objects.filter(pk=grant.pk).update(status="pending", vendor_ref="")  # lost again, then she leaves
+    members.cancel(ada, TODAY - timedelta(days=1))
+    report = access_sync(space=members.space)
+    assert sorted(op.action for op in report.applied) == ["access_revoke", "person_remove"]
+    assert state(doors) == ({}, set())
+
+
+def test_a_checkin_token_cobot_has_for_another_membership_is_not_posted_again(
+    members, connection, front_door, smartlock, cobot
+):
+    rule_for(members.space, front_door)
+    ada = members.add(email="team@example.org", name="Ada")
+    bob = members.add(email="team@example.org", name="Bob")  # one SmartLock person for both
+    for _ in range(3):
+        access_sync(space=members.space)
+    (person_id,) = smartlock.users
+    assert cobot.space("space-a").check_in_tokens == {person_id: ada.cobot_id}
+    assert cobot.calls("POST", "/spaces/space-a/api/check_in_tokens") == 1
+    assert VendorAccount.objects.get(membership=bob).checkin_token_owner == ada.cobot_id
+    assert AuditEntry.objects.filter(membership=bob, action="checkin_token_taken").count() == 1
+
+    # The owner changes: Ada leaves and her token goes at Cobot (and in the mirror). Now Bob gets it.
+    members.update(ada, status="ended")
+    cobot.remove_check_in_token("space-a", person_id)
+    CheckInToken.objects.filter(token=person_id).delete()
+    access_sync(space=members.space)
+    assert cobot.space("space-a").check_in_tokens == {person_id: bob.cobot_id}
+    assert VendorAccount.objects.get(membership=bob).checkin_token_owner == ""

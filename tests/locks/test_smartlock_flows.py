@@ -246,3 +246,59 @@ def test_a_member_without_email_fails_visibly_and_others_go_on(
     assert job.status == "failed"
     assert "no email address" in job.last_error
     assert "no email address" in VendorAccount.objects.get(membership=ada).last_error
+
+
+def test_the_check_in_that_used_the_last_time_pass_keeps_the_door_for_the_day(
+    client, members, cobot, smartlock, connection, front_door
+):
+    from locks.selectors import connection_webhook_url
+
+    day_passes = members.plan("Day passes", time_passes=("Day Pass",))
+    rule_for(members.space, front_door, plan=day_passes, requires_time_pass=True)
+    ada = members.add(plan=day_passes, unused_time_passes=1)
+    cobot.set_unused_time_passes("space-a", ada.cobot_id, 1)
+    members.changed(ada)
+    run_work()
+    person = person_of(smartlock, "ada@example.org")
+    # Morning: she opens the door; the check-in at Cobot uses her last time pass.
+    url = connection_webhook_url(connection=connection, reveal=True)
+    body = {
+        "event": f'{{"id": "evt_morning", "user": {{"id": "{person["id"]}"}}, "lock": {{"id": "lock_1"}}}}'
+    }
+    assert client.post(url, body).status_code == 200
+    run_work()
+    assert AccessEvent.objects.get().checkin_result == "checked_in"
+    assert cobot.space("space-a").unused_time_passes[ada.cobot_id] == []
+    members.update(ada, unused_time_passes=0)
+    members.changed(ada, reason="membership_removed_time_passes")
+    run_work()
+    # The afternoon: her key still works; a check-in today paid for the day.
+    assert person_of(smartlock, "ada@example.org") is not None
+    assert not smartlock.requests_to("DELETE", "/users/.*")
+    # The next day, with no pass left, she is paused.
+    access_sync(space=members.space, now=timezone.now() + timedelta(days=1))
+    assert person_of(smartlock, "ada@example.org") is None
+    assert VendorAccount.objects.get(membership=ada).status == "paused"
+
+
+def test_the_audit_says_so_when_no_checkin_token_had_to_be_sent(
+    members, cobot, smartlock, connection, front_door
+):
+    # Two connections to the same SmartLock account: one person, so one check-in token to register.
+    second = smartlock_connection(members.space, smartlock, name="Same account, back door")
+    rule_for(
+        members.space, front_door, Door.objects.create(connection=second, vendor_ref="lock_2", name="Back")
+    )
+    ada = members.add()
+    access_sync(space=members.space)
+    (person_id,) = smartlock.users
+    assert cobot.calls("POST", "/spaces/space-a/api/check_in_tokens") == 1
+    details = list(
+        AuditEntry.objects.filter(membership=ada, action="checkin_token_register")
+        .order_by("pk")
+        .values_list("detail", flat=True)
+    )
+    assert details == [
+        f"registered {person_id[:4]}… at Cobot as {ada}'s check-in token",
+        f"{person_id[:4]}… is already {ada}'s check-in token at Cobot; nothing sent",
+    ]

@@ -17,6 +17,7 @@ from django_q.models import OrmQ
 
 from locks import embedded, views
 from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
+from locks.vendors.thekeys.codes import BUSY_MESSAGE
 from spaces.models import Membership
 from tests.fakes.thekeys import TheKeysGatewayFake
 from tests.locks.conftest import rule_for
@@ -139,7 +140,8 @@ def test_a_member_the_rules_do_not_allow_is_refused_without_a_gateway_call(
     assert response.status_code == 200
     assert b"You have no access to this door right now." in response.content
     assert gateway_fake.requests == [] and cobot.check_ins("space-a") == []
-    assert AccessEvent.objects.count() == 0
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.membership, event.checkin_result) == ("denied", ada, "n/a")
     audit = AuditEntry.objects.get()
     assert (audit.result, audit.membership) == ("refused", ada)
 
@@ -154,7 +156,13 @@ def test_cobots_refusal_is_shown_instead_of_opening(client, members, door, gatew
 
     assert "No time passes left." in response.content.decode()
     assert gateway_fake.requests == []
-    assert gateway_fake.locker(IDENTIFIER).opens == 0 and AccessEvent.objects.count() == 0
+    assert gateway_fake.locker(IDENTIFIER).opens == 0
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.checkin_result, event.checkin_message) == (
+        "denied",
+        "refused",
+        "No time passes left.",
+    )
     audit = AuditEntry.objects.get()
     assert audit.result == "refused" and audit.detail == "Cobot refused the check-in: No time passes left."
 
@@ -230,3 +238,61 @@ def test_opening_views_run_outside_a_request_transaction():
         views.door_action,
     ):
         assert "default" in getattr(view, "_non_atomic_requests", set()), view.__name__
+
+
+# --- an open is answered in time (someone is waiting at the door) ----------------------------------------
+def test_an_open_waits_about_5_seconds_for_a_gateway_another_call_holds(members, door, gateway_fake, alice):
+    import threading
+
+    from django.db import connections
+
+    from locks.services import door_open
+    from locks.vendors.thekeys.signing import gateway_exclusive
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with gateway_exclusive(gateway_id=door.gateway_id):
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    try:
+        started = time.monotonic()
+        result = door_open(door=door, actor=alice)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+    assert not result.ok and "did not finish in time" in result.message
+    assert 4.5 <= elapsed < 6.5  # not the 30 s a background refresh may wait
+    assert gateway_fake.requests_to("POST", "^/open$") == []
+    assert AccessEvent.objects.get().kind == "open_failed"
+
+
+def test_a_gateway_that_stays_busy_is_given_up_within_the_budget(members, door, gateway_fake, alice):
+    from locks.services import door_open
+    from tests.fakes.base import Response
+    from tests.fakes.thekeys import BUSY
+
+    gateway_fake.force(Response(200, BUSY, delay=1.0), times=10)  # each answer takes a second
+    started = time.monotonic()
+    result = door_open(door=door, actor=alice, seconds=3)
+    assert time.monotonic() - started < 3.5  # without a budget: 5 tries and 7.5 s of pauses, 12.5 s
+    assert (result.ok, result.message) == (False, "The door did not open: " + BUSY_MESSAGE)
+
+
+def test_a_gateway_that_does_not_answer_is_given_up_within_the_budget(members, door, gateway_fake, alice):
+    from locks.services import door_open
+    from tests.fakes.base import Response
+
+    gateway_fake.force(Response(200, {"status": "ok"}, delay=6.0), path="^/open$")
+    started = time.monotonic()
+    result = door_open(door=door, actor=alice, seconds=2)
+    assert time.monotonic() - started < 3  # the read timeout shrank to what was left (15 s otherwise)
+    assert not result.ok and "is unreachable" in result.message

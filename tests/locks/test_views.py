@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accessbridge.work import WorkStatus
 from locks.models import AccessRule, AccessSyncJob, Door, LockConnection
+from locks.selectors import connection_webhook_url
 from tests.locks.conftest import rule_for, run_work
 
 
@@ -60,7 +61,8 @@ def test_adding_a_connection_tests_it_first_and_keeps_the_token_secret(signed_in
     assert signed_in.get(url("connection_add") + "?vendor=smartlock").status_code == 200
     response = signed_in.post(url("connection_add"), settings_data(smartlock, token="wrong"))
     assert response.status_code == 200
-    assert b"Test connection failed: SmartLock: HTTP 401: unauthorized" in response.content
+    # The status only: the answer of a host the admin chose is never echoed back to them.
+    assert b"Test connection failed: SmartLock: HTTP 401 Unauthorized" in response.content
     assert LockConnection.objects.count() == 0
 
     response = signed_in.post(url("connection_add"), settings_data(smartlock), follow=True)
@@ -254,3 +256,60 @@ def test_sync_access_command(members, front_door, smartlock, capsys):
     call_command("sync_access", "space-a")
     assert "1 member(s), 2 operation(s), 2 applied, 0 skipped" in capsys.readouterr().out
     assert len(smartlock.users) == 1
+
+
+def test_the_webhook_secret_is_shown_once_and_never_put_in_a_message(signed_in, smartlock, space_a):
+    from django.contrib.messages import get_messages
+
+    def said(response) -> str:  # every message of the request (they may travel in a cookie)
+        return " ".join(str(m) for m in get_messages(response.wsgi_request))
+
+    response = signed_in.post(url("connection_add"), settings_data(smartlock))
+    connection = LockConnection.objects.get()
+    assert "0 people registered" in said(response) and connection.webhook_secret not in said(response)
+    page = signed_in.get(url("connections")).content.decode()
+    assert connection_webhook_url(connection=connection, reveal=True) in page
+    assert connection.webhook_secret not in signed_in.get(url("connections")).content.decode()
+
+    response = signed_in.post(url("connection_webhook_rotate", connection.pk))
+    connection.refresh_from_db()
+    assert "new webhook URL" in said(response) and connection.webhook_secret not in said(response)
+    assert connection.webhook_secret in signed_in.get(url("connection_edit", connection.pk)).content.decode()
+    assert (
+        connection.webhook_secret not in signed_in.get(url("connection_edit", connection.pk)).content.decode()
+    )
+
+
+def test_test_and_save_refuses_a_private_host_and_never_echoes_a_body(
+    signed_in, smartlock, space_a, settings
+):
+    from tests.fakes.base import Response
+
+    smartlock.force(Response(500, "<html>intranet: db password hunter2</html>"))
+    response = signed_in.post(url("connection_add"), settings_data(smartlock))
+    assert b"Test connection failed: SmartLock: HTTP 500 Internal Server Error" in response.content
+    assert b"hunter2" not in response.content
+
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    data = {**settings_data(smartlock), "settings-base_url": smartlock.url.replace("http://", "https://")}
+    response = signed_in.post(url("connection_add"), data)
+    assert b"127.0.0.1 is not a public internet address" in response.content
+    assert LockConnection.objects.count() == 0
+    assert len(smartlock.requests) == 1  # only the first try reached the stand-in
+
+
+def test_a_retry_with_a_pk_that_is_not_a_number_is_a_400(signed_in, space_a):
+    assert signed_in.post(url("access_work_retry"), {"kind": "sync", "pk": "1 OR 1=1"}).status_code == 400
+
+
+def test_booking_buffers_stay_within_a_day(signed_in, members, front_door):
+    data = {
+        "kind": "plan",
+        "doors": [front_door.pk],
+        "buffer_before_minutes": 24 * 60 + 1,
+        "buffer_after_minutes": 15,
+        "enabled": "on",
+    }
+    response = signed_in.post(url("rule_add"), data)
+    assert b"Ensure this value is less than or equal to 1440" in response.content
+    assert AccessRule.objects.count() == 0

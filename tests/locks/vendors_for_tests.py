@@ -14,9 +14,12 @@ STATE: dict = {}
 _ids = itertools.count(1)
 
 
-def _side(connection) -> dict:
+def side_of(connection) -> dict:
+    """The vendor side. "fail": errors raised before the next calls do anything; "fail_after": errors
+    raised after the next calls did their work (the answer is lost on the way back)."""
     return STATE.setdefault(
-        connection.pk, {"persons": {}, "grants": {}, "opened": [], "closed": [], "fail": []}
+        connection.pk,
+        {"persons": {}, "grants": {}, "opened": [], "closed": [], "fail": [], "fail_after": [], "calls": []},
     )
 
 
@@ -34,9 +37,14 @@ class RecordingAdapter(LockAdapter):
     secret_fields = ("token",)
 
     def _maybe_fail(self):
-        side = _side(self.connection)
+        side = side_of(self.connection)
         if side["fail"]:
             raise side["fail"].pop(0)
+
+    def _answer_lost(self):
+        side = side_of(self.connection)
+        if side["fail_after"]:
+            raise side["fail_after"].pop(0)
 
     def test_connection(self) -> str:
         self._maybe_fail()
@@ -44,36 +52,59 @@ class RecordingAdapter(LockAdapter):
 
     def person_ensure(self, *, membership, vendor_person_id: str = "") -> str:
         self._maybe_fail()
-        persons = _side(self.connection)["persons"]
-        for pid, email in persons.items():
-            if email == membership.email:
-                return pid
-        pid = f"p{next(_ids)}"
-        persons[pid] = membership.email
+        pid = self.person_find(membership=membership)
+        if pid is None:
+            pid = f"p{next(_ids)}"
+            side_of(self.connection)["persons"][pid] = membership.email
+        self._answer_lost()
         return pid
+
+    def person_find(self, *, membership) -> str | None:
+        self._maybe_fail()
+        persons = side_of(self.connection)["persons"]
+        return next((pid for pid, email in persons.items() if email and email == membership.email), None)
 
     def person_remove(self, *, vendor_person_id: str) -> None:
         self._maybe_fail()
-        _side(self.connection)["persons"].pop(vendor_person_id, None)
+        side_of(self.connection)["persons"].pop(vendor_person_id, None)
 
-    def access_grant(self, *, vendor_person_id, door, valid_from=None, valid_until=None) -> str:
+    def access_grant(
+        self, *, vendor_person_id, door, valid_from=None, valid_until=None, membership=None
+    ) -> str:
         self._maybe_fail()
-        ref = f"g{next(_ids)}"
-        _side(self.connection)["grants"][ref] = (vendor_person_id, door.vendor_ref, valid_from, valid_until)
+        side = side_of(self.connection)
+        side["calls"].append(("access_grant", membership.cobot_id if membership else None))
+        grant = (vendor_person_id, door.vendor_ref, valid_from, valid_until)
+        ref = next((r for r, g in side["grants"].items() if g == grant), None)  # idempotent
+        if ref is None:
+            ref = f"g{next(_ids)}"
+            side["grants"][ref] = grant
+        self._answer_lost()
         return ref
 
     def access_revoke(self, *, grant) -> None:
         self._maybe_fail()
-        if _side(self.connection)["grants"].pop(grant.vendor_ref, None) is None:
+        grants = side_of(self.connection)["grants"]
+        if grant.vendor_ref:
+            refs = [grant.vendor_ref]
+        else:  # its create's answer was lost: whatever the person holds for that door and window
+            person = self._person_of(grant.membership)
+            wanted = (person, grant.door.vendor_ref, grant.valid_from, grant.valid_until)
+            refs = [r for r, g in grants.items() if g == wanted]
+        if not [grants.pop(r) for r in refs if r in grants]:
             raise VendorNotFound("no such grant")
 
-    def door_open(self, *, door) -> None:
-        self._maybe_fail()
-        _side(self.connection)["opened"].append(door.vendor_ref)
+    def _person_of(self, membership) -> str | None:
+        persons = side_of(self.connection)["persons"]
+        return next((pid for pid, email in persons.items() if email == membership.email), None)
 
-    def door_close(self, *, door) -> None:
+    def door_open(self, *, door, deadline=None) -> None:
         self._maybe_fail()
-        _side(self.connection)["closed"].append(door.vendor_ref)
+        side_of(self.connection)["opened"].append(door.vendor_ref)
+
+    def door_close(self, *, door, deadline=None) -> None:
+        self._maybe_fail()
+        side_of(self.connection)["closed"].append(door.vendor_ref)
 
 
 class WindowlessAdapter(RecordingAdapter):
@@ -91,8 +122,8 @@ class RemoteOpenAdapter(RecordingAdapter):
 
 
 def grants_of(connection) -> set[tuple]:
-    return set(_side(connection)["grants"].values())
+    return set(side_of(connection)["grants"].values())
 
 
 def persons_of(connection) -> dict:
-    return dict(_side(connection)["persons"])
+    return dict(side_of(connection)["persons"])

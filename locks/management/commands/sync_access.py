@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from locks.engine import access_sync
+from locks.engine import SyncInProgress, access_sync
 from spaces.models import Space
 
 
@@ -18,9 +18,14 @@ class Command(BaseCommand):
         found = Space.objects.filter(subdomain=space).first()
         if found is None:
             raise CommandError(f"No space with the subdomain {space!r}.")
-        report = access_sync(
-            space=found, dry_run=dry_run, refresh=refresh, actor_label="manage.py sync_access"
-        )
+        try:
+            report = access_sync(
+                space=found, dry_run=dry_run, refresh=refresh, actor_label="manage.py sync_access"
+            )
+        except SyncInProgress:
+            raise CommandError(
+                "Another access sync of this space is running; try again in a minute."
+            ) from None
         for op in report.operations:
             self.stdout.write(f"{'would ' if dry_run else ''}{op.describe()}")
         summary = report.summary()

@@ -4,8 +4,9 @@ SmartLock has no per-door permissions in its API: "any permissions can be config
 website" (seed 000). So a person at SmartLock stands for the doors of that connection: the engine keeps
 a person there exactly while the member should open at least one of its doors, and removes the person
 otherwise. Pausing (no unused time pass) also removes the person, because SmartLock has no way to
-suspend one and a paused key must stop working; resuming registers them again (SmartLock answers 409
-with the existing id if the email is still known) and the id becomes their check-in token.
+suspend one and a paused key must stop working; resuming registers them again and the id becomes their
+check-in token. An email SmartLock already knows (a create whose answer was lost, or one person shared
+by two memberships with the same email) is looked up by email instead of created twice.
 Spaces that need different doors per plan use one connection per SmartLock account/door set.
 """
 
@@ -15,11 +16,10 @@ from urllib.parse import urlsplit
 
 from django import forms
 
-from locks.vendors.base import Capability, LockAdapter, VendorPermanentError
+from locks.vendors.addresses import private_hosts_allowed
+from locks.vendors.base import Capability, LockAdapter, VendorConflict, VendorPermanentError
 from locks.vendors.smartlock.client import SERVICE, SmartLockClient
 from locks.vendors.smartlock.webhooks import lock_opened_parse, shared_secret_verify
-
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class SmartLockSettingsForm(forms.Form):
@@ -35,9 +35,9 @@ class SmartLockSettingsForm(forms.Form):
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].rstrip("/")
-        parts = urlsplit(url)
-        # The API token travels in a header: only over TLS, except to a stand-in on this machine.
-        if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+        # The API token travels in a header: only over TLS. Where the host may point is checked on its
+        # resolved addresses with every call (locks.vendors.addresses), the test call of "test and save" too.
+        if urlsplit(url).scheme != "https" and not private_hosts_allowed():
             raise forms.ValidationError("Use an https:// URL: the API token is sent with every call.")
         return url
 
@@ -69,7 +69,22 @@ class SmartLockAdapter(LockAdapter):
             raise VendorPermanentError(
                 "the member has no email address, SmartLock registers people by email", service=SERVICE
             )
-        return self.client.user_create(email=email)
+        client = self.client
+        try:
+            return client.user_create(email=email)
+        except VendorConflict as conflict:
+            found = client.user_find(email=email)
+            if found is None:
+                raise VendorPermanentError(
+                    "SmartLock refused the registration as a conflict but lists nobody with this email",
+                    status=conflict.status,
+                    service=SERVICE,
+                ) from None
+            return found
+
+    def person_find(self, *, membership) -> str | None:
+        email = (membership.email or "").strip()
+        return self.client.user_find(email=email) if email else None
 
     def person_remove(self, *, vendor_person_id: str) -> None:
         self.client.user_delete(user_id=vendor_person_id)

@@ -1,14 +1,17 @@
 """SmartLock HTTP client (seed 000, shared/vendors.md "SmartLock").
 
-Auth is a fixed token in `X-Api-Token`; the base URL is per connection. Every call goes through
-the shared HTTP session; its errors become the adapter error classes here, in one place.
-Answers are parsed strictly: a malformed answer is a vendor error, never a KeyError.
+Auth is a fixed token in `X-Api-Token`; the base URL is per connection, typed in by a space admin: it is
+checked before every request (locks.vendors.addresses: https, public addresses only), and error messages
+carry the HTTP status only, never the answer's body (it would echo whatever that host says back to the
+admin). Every call goes through the shared HTTP session; its errors become the adapter error classes
+here, in one place. Answers are parsed strictly: a malformed answer is a vendor error, never a KeyError.
 """
 
 from __future__ import annotations
 
 from accessbridge.http import ServiceError, http_request
-from locks.vendors.base import VendorPermanentError, vendor_error_from
+from locks.vendors.addresses import public_url_check
+from locks.vendors.base import VendorPermanentError, status_only, vendor_error_from
 
 SERVICE = "SmartLock"
 
@@ -19,6 +22,7 @@ class SmartLockClient:
         self.api_token = api_token
 
     def _request(self, method: str, path: str, *, ok_statuses: tuple[int, ...] = (), **kwargs):
+        public_url_check(self.base_url, service=SERVICE)
         headers = {"X-Api-Token": self.api_token, "Accept": "application/json"}
         try:
             return http_request(
@@ -30,20 +34,29 @@ class SmartLockClient:
                 **kwargs,
             )
         except ServiceError as exc:
-            raise vendor_error_from(exc) from None
+            raise vendor_error_from(status_only(exc)) from None
 
-    # seed 000: POST /users {email} → {id, ...}; 409 {id} = that email exists (our stand-in's definition)
+    # seed 000: POST /users {email} → {id, ...}; an email it knows already answers 409 (VendorConflict)
     def user_create(self, *, email: str) -> str:
-        response = self._request("POST", "/users", json={"email": email}, ok_statuses=(409,))
+        response = self._request("POST", "/users", json={"email": email})
         return _user_id(_json_object(response))
+
+    # GET /users?email=<email> → [{id, email}]; filtered here too, for a server that lists everyone
+    def user_find(self, *, email: str) -> str | None:
+        wanted = email.strip().lower()
+        for user in self.users_list(email=email):
+            if str(user.get("email") or "").strip().lower() == wanted:
+                return _user_id(user)
+        return None
 
     # vendors.md: DELETE /users/<id>; 404 = already gone
     def user_delete(self, *, user_id: str) -> None:
         self._request("DELETE", f"/users/{user_id}", ok_statuses=(404,))
 
     # GET /users → [{id, email}] (our "generic REST lock" definition; used by "test connection")
-    def users_list(self) -> list[dict]:
-        data = _json(self._request("GET", "/users"))
+    def users_list(self, *, email: str | None = None) -> list[dict]:
+        params = {"email": email} if email is not None else None
+        data = _json(self._request("GET", "/users", params=params))
         if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
             raise VendorPermanentError("expected a JSON list of users", service=SERVICE)
         for user in data:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from accessbridge.http import Timeout
 from locks.vendors.base import (
     Capability,
+    Deadline,
     DeviceOffline,
     LockAdapter,
     VendorDoor,
@@ -39,7 +40,7 @@ from .client import DEFAULT_TIMEOUT, GatewayClient, GatewayLocker, GatewayStatus
 from .cloud import DEFAULT_BASE_URL, CloudAccessory, CloudLock, CloudShare, TheKeysCloud
 from .codes import SERVICE
 from .forms import TheKeysSettingsForm
-from .signing import gateway_exclusive, signing_ts_claim
+from .signing import EXCLUSIVE_WAIT_SECONDS, INTERACTIVE_WAIT_SECONDS, gateway_exclusive, signing_ts_claim
 
 if TYPE_CHECKING:
     from locks.models import Door, Gateway
@@ -67,11 +68,12 @@ class TheKeysAdapter(LockAdapter):
             base_url=self.config.get("api_base_url") or DEFAULT_BASE_URL,
         )
 
-    def gateway_client(self, gateway: Gateway) -> GatewayClient:
+    def gateway_client(self, gateway: Gateway, deadline: Deadline | None = None) -> GatewayClient:
         return GatewayClient(
             gateway.host,
             claim_ts=lambda: signing_ts_claim(gateway_id=gateway.pk),
             timeout=self._gateway_timeout(),
+            deadline=deadline,
         )
 
     def _gateway_timeout(self) -> Timeout:
@@ -135,7 +137,10 @@ class TheKeysAdapter(LockAdapter):
         return doors
 
     def status_refresh(self) -> None:
-        """Gateway version and status, and each door's state and battery. Errors land on the rows."""
+        """Gateway version and status, and each door's state and battery. Errors land on the rows.
+
+        The gateway is held call by call, not for the whole refresh: an open waits for one call at most.
+        """
         for gateway in self.connection.gateways.all():
             try:
                 self._gateway_refresh(gateway)
@@ -144,14 +149,18 @@ class TheKeysAdapter(LockAdapter):
                 self._gateway_mark(gateway, reachable=not isinstance(exc, DeviceOffline), error=exc.message)
 
     # --- REMOTE_OPEN --------------------------------------------------------------------------------
-    def door_open(self, *, door: Door) -> None:
+    def door_open(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
-        self._on_gateway(gateway, lambda c: c.open(identifier=identifier, share_code=door.share_code))
+        self._on_gateway(
+            gateway, lambda c: c.open(identifier=identifier, share_code=door.share_code), deadline=deadline
+        )
         self._door_state_set(door, door.State.OPEN)
 
-    def door_close(self, *, door: Door) -> None:
+    def door_close(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
-        self._on_gateway(gateway, lambda c: c.close(identifier=identifier, share_code=door.share_code))
+        self._on_gateway(
+            gateway, lambda c: c.close(identifier=identifier, share_code=door.share_code), deadline=deadline
+        )
         self._door_state_set(door, door.State.CLOSED)
 
     # --- gateway admin actions (the dashboard asks for confirmation before a firmware update) -------
@@ -173,10 +182,13 @@ class TheKeysAdapter(LockAdapter):
         self._on_gateway(gateway, lambda c: c.locker_update(identifier=identifier))
 
     # --- gateway calls ------------------------------------------------------------------------------
-    def _on_gateway(self, gateway: Gateway, action: Callable[[GatewayClient], T]) -> T:
-        client = self.gateway_client(gateway)
+    def _on_gateway(
+        self, gateway: Gateway, action: Callable[[GatewayClient], T], *, deadline: Deadline | None = None
+    ) -> T:
+        client = self.gateway_client(gateway, deadline)
+        wait = min(INTERACTIVE_WAIT_SECONDS, deadline.remaining()) if deadline else EXCLUSIVE_WAIT_SECONDS
         try:
-            with gateway_exclusive(gateway_id=gateway.pk):
+            with gateway_exclusive(gateway_id=gateway.pk, wait=wait):
                 result = action(client)
         except DeviceOffline as exc:
             self._gateway_mark(gateway, reachable=False, error=exc.message)
@@ -237,35 +249,35 @@ class TheKeysAdapter(LockAdapter):
 
     # --- status -------------------------------------------------------------------------------------
     def _gateway_refresh(self, gateway: Gateway) -> None:
-        from locks.models import Door
+        from locks.models import Door, Gateway
 
         doors = list(Door.objects.filter(connection=self.connection, gateway=gateway, enabled=True))
 
-        def read(client: GatewayClient):
+        def read_status(client: GatewayClient) -> GatewayStatus | None:
             try:
-                status: GatewayStatus | None = client.status()
+                return client.status()
             except VendorNotFound:
-                status = None  # /status exists from firmware 17 on (seed 003)
-            seen = {locker.identifier: locker for locker in client.lockers()}
-            states: dict[int, LockerStatus | VendorError | None] = {}
-            for door in doors:
-                locker = seen.get(str(door.extra.get("identifier", "")))
-                if locker is None or not door.share_code or not _state_may_have_changed(door, locker):
-                    states[door.pk] = None
-                    continue
-                try:
-                    states[door.pk] = client.locker_status(
+                return None  # /status exists from firmware 17 on (seed 003)
+
+        status = self._on_gateway(gateway, read_status)
+        seen = {locker.identifier: locker for locker in self._on_gateway(gateway, lambda c: c.lockers())}
+        states: dict[int, LockerStatus | VendorError | None] = {}
+        for door in doors:
+            locker = seen.get(str(door.extra.get("identifier", "")))
+            if locker is None or not door.share_code or not _state_may_have_changed(door, locker):
+                states[door.pk] = None
+                continue
+            try:
+                states[door.pk] = self._on_gateway(
+                    gateway,
+                    lambda c, locker=locker, door=door: c.locker_status(
                         identifier=locker.identifier, share_code=door.share_code
-                    )
-                except DeviceOffline:
-                    raise
-                except VendorError as exc:
-                    states[door.pk] = exc
-            return status, seen, states
-
-        status, seen, states = self._on_gateway(gateway, read)
-        from locks.models import Gateway
-
+                    ),
+                )
+            except DeviceOffline:
+                raise
+            except VendorError as exc:
+                states[door.pk] = exc
         if status is not None:
             gateway.version = status.version
             Gateway.objects.filter(pk=gateway.pk).update(version=status.version)

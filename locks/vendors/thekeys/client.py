@@ -12,6 +12,11 @@ Anything else is a VendorError, never a KeyError.
 The client serves one gateway. Ordering and exclusivity across workers (the seed: a timestamp may not be
 older than the previous one; the gateway does one thing at a time) are the caller's job: it passes
 `claim_ts`, called once per signed request, and holds `signing.gateway_exclusive` around the calls.
+With a `deadline` (someone waits at the door), timeouts and busy pauses shrink to fit it.
+
+The gateway's address comes from an admin or from The Keys' cloud: it is checked on its resolved
+addresses before every request (locks.vendors.addresses), and error messages never quote an answer's
+body beyond the gateway's own status fields.
 """
 
 from __future__ import annotations
@@ -23,13 +28,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from accessbridge.http import ServiceError, Timeout, http_request
+from locks.vendors.addresses import lan_host_check
 from locks.vendors.base import (
+    Deadline,
     DeviceOffline,
     VendorError,
     VendorNotFound,
     VendorPermanentError,
+    VendorTransientError,
+    status_only,
     vendor_error_from,
 )
 
@@ -104,6 +114,7 @@ class GatewayClient:
         claim_ts: Callable[[], int] | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         busy_pauses: tuple[float, ...] = BUSY_PAUSES,
+        deadline: Deadline | None = None,
     ):
         host = (host or "").strip().rstrip("/")
         if not host:
@@ -113,6 +124,7 @@ class GatewayClient:
         self.claim_ts = claim_ts or LocalTimestamps()
         self.timeout = timeout
         self.busy_pauses = busy_pauses
+        self.deadline = deadline
 
     # --- endpoints ----------------------------------------------------------------------------------
     # seed 003 "Liste des serrures": GET /lockers
@@ -246,12 +258,24 @@ class GatewayClient:
             body = self._send(method, path, data() if callable(data) else data, timeout or self.timeout)
             if not _is_busy(body):
                 return body
-            if pause is None:
+            if pause is None or (self.deadline and pause >= self.deadline.remaining()):
                 raise gateway_error(family=family, code=BUSY)
             time.sleep(pause)
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, data: dict | None, timeout: Timeout) -> dict:
+        parts = urlsplit(self.base_url)
+        try:
+            lan_host_check(parts.hostname or "", parts.port or 80, service=SERVICE)
+        except VendorTransientError as exc:
+            raise DeviceOffline(
+                f"The gateway at {self.host} is unreachable ({exc.message}).", service=SERVICE
+            ) from None
+        if self.deadline is not None:
+            left = self.deadline.remaining()
+            if left <= 0:
+                raise DeviceOffline(f"The gateway at {self.host} did not answer in time.", service=SERVICE)
+            timeout = Timeout(connect=min(timeout.connect, left), read=min(timeout.read, left))
         try:
             response = http_request(
                 method, f"{self.base_url}{path}", service=SERVICE, timeout=timeout, data=data
@@ -269,7 +293,7 @@ class GatewayClient:
                     status=404,
                     service=SERVICE,
                 ) from None
-            raise vendor_error_from(exc) from None
+            raise vendor_error_from(status_only(exc)) from None
         try:
             body = response.json()
         except ValueError:
@@ -304,7 +328,7 @@ def _failure(body: dict) -> tuple[int, str] | None:
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
             raise VendorPermanentError(
-                f"The gateway reported a failure without a status code: {body!r:.200}", service=SERVICE
+                "The gateway reported a failure without a status code.", service=SERVICE
             )
         return code, str(body.get("cause") or "")
     if isinstance(status, str) and status.isdigit():
@@ -313,9 +337,7 @@ def _failure(body: dict) -> tuple[int, str] | None:
         return status, str(body.get("code") or body.get("message") or "")
     if status in ("Door open", "Door closed"):  # /locker_status of older firmware (the-keyspy's lock.py)
         return None
-    raise VendorPermanentError(
-        f"The gateway sent an answer without a known status: {body!r:.200}", service=SERVICE
-    )
+    raise VendorPermanentError("The gateway sent an answer without a known status.", service=SERVICE)
 
 
 def _identifier(value, client: GatewayClient, path: str) -> str:

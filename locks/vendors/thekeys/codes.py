@@ -153,8 +153,3 @@ def gateway_error(*, family: Family, code: int, detail: str = "") -> VendorError
         exc = VendorPermanentError(message, service=SERVICE)
     exc.vendor_code = code
     return exc
-
-
-def message_for(*, family: Family, code: int) -> str:
-    """The admin-facing text for a status (for pages that show a stored code)."""
-    return gateway_error(family=family, code=code).message

@@ -5,6 +5,8 @@ import re
 
 from django import forms
 
+from locks.vendors.addresses import device_address_refusal, private_hosts_allowed
+
 PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164, as The Keys app signs in ("+33…", vendors.md)
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -52,9 +54,9 @@ class TheKeysSettingsForm(forms.Form):
                 raise forms.ValidationError(
                     "Enter an IP address or host name, optionally with :port."
                 ) from None
+            # A name is checked on what it resolves to, with every call (locks.vendors.addresses).
             return value
-        # Our own machine and cloud metadata addresses are never a door gateway; keep them out of reach.
-        if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified:
+        if device_address_refusal(address) and not private_hosts_allowed():
             raise forms.ValidationError("This address cannot be a gateway on your network.")
         if address.version == 6 and not value.startswith("["):
             return f"[{value}]"  # so that http://<host> stays a valid URL

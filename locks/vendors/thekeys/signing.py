@@ -23,25 +23,25 @@ processes shows up as "busy" (retried after a pause) or as 33 on a timestamp ove
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DatabaseError, connections, router, transaction
+from django.db import connections, router, transaction
 from django.db.models import BigIntegerField, F, Value
 from django.db.models.functions import Greatest
 
+from locks.advisory import advisory_key, advisory_try_lock, advisory_unlock
 from locks.vendors.base import VendorNotFound, VendorTransientError
 
 from .codes import SERVICE
 
-logger = logging.getLogger(__name__)
-
 # First key of pg_try_advisory_lock(int, int): a constant for "The Keys gateway", the second is the row id.
 ADVISORY_NAMESPACE = 0x544B  # "TK"
 EXCLUSIVE_WAIT_SECONDS = 30.0
+# Someone waits at the door (an interactive open): give up sooner, the whole open has about 10 s.
+INTERACTIVE_WAIT_SECONDS = 5.0
 
 _process_locks: dict[tuple[str, int], threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -74,18 +74,12 @@ def gateway_exclusive(*, gateway_id: int, wait: float = EXCLUSIVE_WAIT_SECONDS) 
         if connection.vendor != "postgresql":
             yield
             return
-        key = (ADVISORY_NAMESPACE, gateway_id % 2_147_483_647)
+        key = advisory_key(ADVISORY_NAMESPACE, gateway_id)
         _advisory_acquire(connection, key, deadline)
         try:
             yield
         finally:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
-            except DatabaseError:
-                # A broken session has lost the lock with it; an aborted transaction must not hide the
-                # caller's own error.
-                logger.warning("could not release the advisory lock of gateway %s", gateway_id, exc_info=True)
+            advisory_unlock(connection, key)
 
 
 @contextmanager
@@ -105,10 +99,8 @@ def _advisory_acquire(connection, key: tuple[int, int], deadline: float) -> None
     # the session's lock_timeout, and works the same inside or outside a transaction.
     pause = 0.002
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
-            if cursor.fetchone()[0]:
-                return
+        if advisory_try_lock(connection, key):
+            return
         if time.monotonic() >= deadline:
             raise _still_in_use()
         time.sleep(pause)

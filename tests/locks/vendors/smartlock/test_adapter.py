@@ -117,8 +117,8 @@ def test_an_unreachable_smartlock_is_transient(space_a):
 def test_the_settings_form_keeps_secrets_out_of_the_page(connection):
     form = vendor_settings_form(vendor="smartlock", connection=connection)
     html = form.as_div()
-    assert "sl-token-123" not in html
-    assert "sl-t…" in html  # masked, so the admin knows one is stored
+    assert "sl-t" not in html  # not even its first characters
+    assert "A value is stored" in html
     assert form.fields["api_token"].required is False
     fresh = vendor_settings_form(vendor="smartlock", data={"settings-base_url": "not a url"})
     assert not fresh.is_valid()
@@ -129,14 +129,93 @@ def test_the_settings_form_keeps_secrets_out_of_the_page(connection):
     "base_url,ok",
     [
         ("https://api.smartlock.com/", True),
-        ("http://127.0.0.1:8080", True),
+        ("http://127.0.0.1:8080", False),  # no exception for this machine outside tests and DEBUG
         ("http://api.smartlock.com", False),
     ],
 )
-def test_the_api_token_only_travels_over_tls(base_url, ok):
+def test_the_api_token_only_travels_over_tls(base_url, ok, settings):
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
     form = vendor_settings_form(
         vendor="smartlock", data={"settings-base_url": base_url, "settings-api_token": "t"}
     )
     assert form.is_valid() is ok
     if ok:
         assert form.cleaned_data["base_url"] == base_url.rstrip("/")
+
+
+# --- where the admin's base URL may point (SSRF) --------------------------------------------------
+@pytest.fixture
+def resolves_to(monkeypatch, settings):
+    """Production rules, and DNS answers chosen by the test (socket.getaddrinfo, not our code)."""
+    import socket
+
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [
+                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def smartlock_at(space, base_url):
+    return adapter_for(
+        LockConnection(
+            space=space, vendor="smartlock", config={"base_url": base_url}, credentials={"api_token": "t"}
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["127.0.0.1"],
+        ["10.0.0.5"],
+        ["192.168.1.20"],
+        ["169.254.169.254"],  # cloud metadata
+        ["100.64.0.1"],  # carrier-grade NAT
+        ["::1"],
+        ["::ffff:10.0.0.1"],
+        ["fd00:ec2::254"],
+        ["224.0.0.251"],
+        ["93.184.216.34", "10.0.0.5"],  # one bad answer is enough
+    ],
+)
+def test_a_base_url_resolving_to_a_private_address_is_never_called(space_a, resolves_to, addresses):
+    resolves_to["smartlock.example.test"] = addresses
+    adapter = smartlock_at(space_a, "https://smartlock.example.test")
+    with pytest.raises(VendorPermanentError, match="is not a public internet address"):
+        adapter.test_connection()
+    with pytest.raises(VendorPermanentError, match="is not a public internet address"):
+        adapter.person_ensure(membership=member())
+
+
+def test_an_ip_literal_and_plain_http_are_refused_at_call_time_too(space_a, resolves_to):
+    with pytest.raises(VendorPermanentError, match="not a public internet address"):
+        smartlock_at(space_a, "https://127.0.0.1:8443").test_connection()
+    with pytest.raises(VendorPermanentError, match="only https://"):
+        smartlock_at(space_a, "http://api.smartlock.example").test_connection()
+
+
+def test_public_addresses_are_fine():
+    import ipaddress
+
+    from locks.vendors.addresses import address_is_public
+
+    assert address_is_public(ipaddress.ip_address("93.184.216.34"))
+    assert address_is_public(ipaddress.ip_address("2606:2800:220:1:248:1893:25c8:1946"))
+    assert not address_is_public(ipaddress.ip_address("168.63.129.16"))  # Azure's metadata wire server
+
+
+def test_errors_carry_the_status_never_the_answers_body(adapter, smartlock):
+    smartlock.force(Response(500, "<html>internal admin page: db password hunter2</html>"))
+    with pytest.raises(VendorTransientError) as raised:
+        adapter.test_connection()
+    assert str(raised.value) == "SmartLock: HTTP 500 Internal Server Error"

@@ -143,8 +143,11 @@ def test_a_person_two_memberships_share_is_not_guessed(client, url, ada, members
     VendorAccount.objects.create(connection=connection, membership=bob, vendor_person_id=PERSON)
     assert post_form(client, url, "lock_opened__full").status_code == 200
     run_work()
-    assert AccessEvent.objects.get().checkin_result == "unmatched"
+    event = AccessEvent.objects.get()
+    assert (event.checkin_result, event.membership) == ("ambiguous", None)
+    assert event.checkin_message == f"several members match person {PERSON} at SmartLock"
     assert cobot.calls("POST", "/api2/check_ins") == 0
+    assert cobot.calls("POST", r"/spaces/space-a/api/memberships/.*/work_sessions") == 0
 
 
 def test_a_member_known_only_by_checkin_token_is_checked_in(
@@ -175,11 +178,30 @@ def test_cobots_refusal_is_stored_with_its_message(client, url, members, cobot, 
 
 
 def test_a_token_cobot_does_not_know_is_not_a_member(client, url, members, connection, front_door, cobot):
+    # Nobody we know: the mirror has the token, Cobot has not (deleted there meanwhile).
+    ada = members.add()
+    CheckInToken.objects.create(
+        space=members.space, membership=ada, membership_cobot_id=ada.cobot_id, token=PERSON
+    )
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.membership, event.checkin_result) == (ada, "not_member")
+    assert event.checkin_message == "Check-in token not found."
+
+
+def test_a_member_whose_token_is_not_registered_yet_is_checked_in_by_membership(
+    client, url, members, connection, front_door, cobot
+):
+    # We created the person, but registering the id as check-in token at Cobot has not happened (yet).
     ada = members.add()
     VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id=PERSON)
     assert post_form(client, url, "lock_opened__full").status_code == 200
     run_work()
-    assert AccessEvent.objects.get().checkin_result == "not_member"
+    event = AccessEvent.objects.get()
+    assert (event.membership, event.checkin_result) == (ada, "checked_in")
+    assert cobot.calls("POST", "/api2/check_ins") == 0
+    assert [c["membership"]["id"] for c in cobot.check_ins("space-a")] == [ada.cobot_id]
 
 
 @pytest.mark.parametrize(
@@ -237,3 +259,47 @@ def test_it_answers_only_posts(client, url):
 def test_it_refuses_a_huge_body(client, url):
     response = client.post(url, "x" * (300 * 1024), content_type="application/json")
     assert response.status_code == 413
+
+
+def test_a_member_who_left_and_came_back_is_matched_to_the_current_membership(
+    client, url, members, connection, front_door, cobot
+):
+    # Same email, same SmartLock person: the old membership's row is history, the new one is live.
+    old = members.add(status="ended")
+    VendorAccount.objects.create(
+        connection=connection, membership=old, vendor_person_id=PERSON, status="removed"
+    )
+    new = members.add()
+    VendorAccount.objects.create(connection=connection, membership=new, vendor_person_id=PERSON)
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.membership, event.checkin_result) == (new, "checked_in")
+    assert [c["membership"]["id"] for c in cobot.check_ins("space-a")] == [new.cobot_id]
+
+
+def test_a_person_two_current_memberships_share_goes_to_the_one_cobot_has_the_token_for(
+    client, url, ada, members, connection, cobot
+):
+    bob = members.add(name="Bob", email="bob@example.org")
+    VendorAccount.objects.create(connection=connection, membership=bob, vendor_person_id=PERSON)
+    CheckInToken.objects.create(
+        space=members.space, membership=ada, membership_cobot_id=ada.cobot_id, token=PERSON
+    )
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    assert (AccessEvent.objects.get().membership, AccessEvent.objects.get().checkin_result) == (
+        ada,
+        "checked_in",
+    )
+
+
+def test_a_check_in_cobot_refuses_for_good_is_stored_as_an_error(client, url, ada, cobot):
+    from tests.fakes.base import Response
+
+    cobot.force(Response(404, {"error": "not found"}), path="work_sessions")
+    assert post_form(client, url, "lock_opened__full").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.checkin_result, event.checkin_message) == ("error", "Cobot: HTTP 404: not found")
+    assert InboundDelivery.objects.get().status == "done"

@@ -85,12 +85,16 @@ def test_it_accepts_an_account_and_a_gateway_address(data, cleaned):
         ("gateway_host", "http://192.168.1.50/", "without http://"),
         ("gateway_host", "127.0.0.1", "cannot be a gateway"),
         ("gateway_host", "169.254.169.254", "cannot be a gateway"),
+        ("gateway_host", "[::ffff:127.0.0.1]:80", "cannot be a gateway"),
+        ("gateway_host", "fd00:ec2::254", "cannot be a gateway"),  # AWS metadata over IPv6
+        ("gateway_host", "[fe80::1]", "cannot be a gateway"),
         ("gateway_host", "localhost:80", "IP address or host name"),
         ("gateway_host", "192.168.1.50:99999", "between 1 and 65535"),
         ("gateway_host", "user@192.168.1.50", "without http://"),
     ],
 )
-def test_it_rejects_bad_settings(field, value, error):
+def test_it_rejects_bad_settings(field, value, error, settings):
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
     data = {"username": "+33612345678", "password": "pw", "gateway_host": "", field: value}
     form = TheKeysSettingsForm(data)
     assert not form.is_valid()
@@ -203,6 +207,18 @@ def test_it_reactivates_its_share_and_drops_duplicates(account, connection, clou
     assert set(cloud_fake.shares) == {share["id"]}
     assert cloud_fake.shares[share["id"]]["actif"] is True
     assert again.share_code == door.share_code
+
+
+def test_a_gateway_address_reported_by_the_cloud_is_checked_too(cloud_fake, connection, settings):
+    lock = cloud_fake.add_lock(IDENTIFIER, nom="Porte d'entrée")
+    cloud_fake.add_accessory(lock["id"], id_accessoire="GW01", nom="TK Gateway", ip="169.254.169.254")
+    connection.config = {**connection.config, "api_base_url": cloud_fake.url}
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = True  # the cloud stand-in itself runs on 127.0.0.1
+    door = synced(connection)
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    assert door.gateway.host == "169.254.169.254"
+    with pytest.raises(VendorPermanentError, match="is a cloud metadata address: it cannot be a gateway"):
+        TheKeysAdapter(connection).door_open(door=door)
 
 
 def test_it_prefers_the_admins_gateway_address(account, connection):

@@ -388,3 +388,65 @@ def test_it_can_be_pointed_at_a_fake_by_url():
         fake.add_locker(IDENTIFIER, CODE)
         GatewayClient(fake.url).open(identifier=IDENTIFIER, share_code=CODE)
         assert fake.locker(IDENTIFIER).opens == 1
+
+
+@responses.activate
+def test_it_never_quotes_an_answers_body(rclient):
+    # The gateway's address is the admin's (or the cloud's) choice: whatever else answers there stays unread.
+    responses.get(f"{GW}/lockers", json={"internal": "db password hunter2"})
+    responses.get(f"{GW}/synchronize", status=500, body="<html>router admin: hunter2</html>")
+    with pytest.raises(VendorError) as malformed:
+        rclient.lockers()
+    with pytest.raises(VendorTransientError) as http_error:
+        rclient.synchronize()
+    assert "hunter2" not in str(malformed.value) and "hunter2" not in str(http_error.value)
+    assert str(http_error.value) == "The Keys gateway: HTTP 500 Internal Server Error"
+
+
+# --- which addresses may be a gateway (SSRF) ------------------------------------------------------
+@pytest.fixture
+def resolves_to(monkeypatch, settings):
+    """Production rules, and DNS answers chosen by the test (socket.getaddrinfo, not our code)."""
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            family = socket.AF_INET6 if ":" in answers[host][0] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@pytest.mark.parametrize(
+    "address,why",
+    [
+        ("169.254.169.254", "a cloud metadata address"),
+        ("169.254.10.1", "a link-local address"),
+        ("127.0.0.1", "this machine (loopback)"),
+        ("::1", "this machine (loopback)"),
+        ("fe80::1", "a link-local address"),
+        ("fd00:ec2::254", "a cloud metadata address"),
+    ],
+)
+def test_a_gateway_name_resolving_to_a_forbidden_address_is_never_called(
+    gateway_fake, resolves_to, address, why
+):
+    resolves_to["169.254.169.254.nip.io"] = [address]
+    port = gateway_fake.url.rsplit(":", 1)[1]
+    client = GatewayClient(f"169.254.169.254.nip.io:{port}")
+    with pytest.raises(VendorPermanentError) as refused:
+        client.open(identifier=IDENTIFIER, share_code=CODE)
+    assert f"is {why}: it cannot be a gateway" in str(refused.value)
+    assert gateway_fake.requests == []
+
+
+def test_a_gateway_on_the_lan_is_fine(resolves_to):
+    from locks.vendors.addresses import lan_host_check
+
+    resolves_to["tk-gateway.lan"] = ["192.168.1.50"]
+    for host in ("tk-gateway.lan", "10.0.0.7", "172.16.4.2", "fd12:3456::50"):
+        lan_host_check(host, 80, service="The Keys gateway")

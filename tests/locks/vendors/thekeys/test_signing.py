@@ -154,3 +154,29 @@ def test_it_never_hands_out_a_timestamp_twice_to_concurrent_workers(space_a):
     values = [ts for mine in claimed for ts in mine]
     assert sorted(values) == list(range(1_700_000_000, 1_700_000_200))
     assert all(mine == sorted(mine) for mine in claimed)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_that_cannot_be_released_goes_with_its_connection(space_a):
+    from django.db import DataError, transaction
+    from django.db import connection as db
+
+    from locks.advisory import advisory_key, advisory_try_lock, advisory_unlock
+    from locks.vendors.thekeys.signing import ADVISORY_NAMESPACE
+
+    connection = LockConnection.objects.create(space=space_a, vendor="thekeys", name="TK")
+    gateway = Gateway.objects.create(connection=connection, vendor_ref="g", host="192.0.2.1")
+    with transaction.atomic():
+        with pytest.raises(DataError):
+            with gateway_exclusive(gateway_id=gateway.pk):
+                with db.cursor() as cursor:
+                    cursor.execute("SELECT 1/0")  # aborts the transaction: the unlock cannot run in it
+    # A session keeping the lock would block this gateway for as long as the connection lives.
+    other = connections.create_connection("default")
+    try:
+        key = advisory_key(ADVISORY_NAMESPACE, gateway.pk)
+        assert advisory_try_lock(other, key)
+        advisory_unlock(other, key)
+    finally:
+        other.close()
