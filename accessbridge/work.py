@@ -36,6 +36,14 @@ class WorkWaiting(Exception):
     """The work cannot go on until an admin acts (reconnect, fix credentials). Not an attempt lost."""
 
 
+class WorkDeferred(Exception):
+    """Not now, and not a failure: run again in `seconds` (e.g. another worker holds the resource)."""
+
+    def __init__(self, reason: str, *, seconds: float):
+        super().__init__(reason)
+        self.seconds = seconds
+
+
 class WorkPermanentError(Exception):
     """The work can never succeed as it is (bad payload): fail at once, no retry."""
 
@@ -110,6 +118,8 @@ def work_execute(model_label: str, pk) -> str:
     item = model.objects.get(pk=pk)
     try:
         result = item.perform()
+    except WorkDeferred as exc:
+        _defer(item, str(exc), exc.seconds)
     except WorkWaiting as exc:
         _finish(item, WorkStatus.WAITING, error=str(exc), count_attempt=False)
     except WorkPermanentError as exc:
@@ -138,6 +148,14 @@ def _retry_later(item: RetryableWork, error: str, retry_after: float | None) -> 
     item.last_error = error
     item.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(item.attempts, retry_after))
     item.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
+
+
+def _defer(item: RetryableWork, reason: str, seconds: float) -> None:
+    item.status = WorkStatus.PENDING
+    item.attempts = max(0, item.attempts - 1)  # it did nothing: keep the attempt budget
+    item.last_error = f"deferred: {reason}"
+    item.next_attempt_at = timezone.now() + timedelta(seconds=seconds)
+    item.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", "updated_at"])
 
 
 def _finish(item: RetryableWork, status: str, *, error: str, count_attempt: bool = True) -> None:

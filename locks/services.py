@@ -7,15 +7,14 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accessbridge.http import ServiceError
-from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting, work_retry
+from accessbridge.work import WorkDeferred, WorkPermanentError, WorkStatus, WorkWaiting, work_retry
 from locks.engine import CURRENT_STATUSES, SyncInProgress, access_sync
 from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, Grant, LockConnection, VendorAccount
 from locks.selectors import DeviceAction, adapter_offers, connection_status_summary, member_may_open
@@ -324,7 +323,7 @@ def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
             actor_label=f"sync: {job.reason}"[:100],
         )
     except SyncInProgress:
-        return _access_sync_job_defer(job)
+        _access_sync_job_defer(job)
     AccessSyncJob.objects.filter(pk=job.pk).update(result=report.summary())
     _waiting_jobs_supersede(job)
     if report.waiting:
@@ -338,19 +337,10 @@ def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
     return None
 
 
-def _access_sync_job_defer(job: AccessSyncJob) -> str:
-    """Back to the queue a little later, without counting an attempt: the job did nothing yet.
-
-    Returning PENDING to the work runner keeps the row pending; its next_attempt_at and attempts are
-    set here (the runner saves only status and error), and the per-minute dispatch picks it up again.
-    """
-    delay = timedelta(seconds=random.uniform(*SYNC_BUSY_DELAY_SECONDS))
-    AccessSyncJob.objects.filter(pk=job.pk).update(
-        attempts=F("attempts") - 1,
-        next_attempt_at=timezone.now() + delay,
-        result={"deferred": "another access sync of this space was running"},
-    )
-    return WorkStatus.PENDING
+def _access_sync_job_defer(job: AccessSyncJob):
+    """Back to the queue a little later, without counting an attempt: the job did nothing yet."""
+    AccessSyncJob.objects.filter(pk=job.pk).update(result={"deferred": "another access sync of this space was running"})
+    raise WorkDeferred("another access sync of this space is running", seconds=random.uniform(*SYNC_BUSY_DELAY_SECONDS))
 
 
 def _waiting_jobs_supersede(job: AccessSyncJob) -> int:

@@ -179,3 +179,19 @@ def test_the_admin_action_retries_failed_work(admin_client, delivery):
     assert b"1 item(s) queued again." in response.content
     delivery.refresh_from_db()
     assert delivery.status == WorkStatus.PENDING
+
+
+def test_it_defers_without_using_up_an_attempt(script, delivery):
+    from accessbridge.work import WorkDeferred
+
+    handler = script(WorkDeferred("someone else holds it", seconds=30), None)
+    before = timezone.now()
+    assert run(delivery) == WorkStatus.PENDING
+    delivery.refresh_from_db()
+    assert delivery.attempts == 0
+    assert delivery.last_error == "deferred: someone else holds it"
+    assert 29 <= (delivery.next_attempt_at - before).total_seconds() <= 31
+    assert run(delivery) == "skipped"  # not due yet
+    make_due(delivery)
+    assert run(delivery) == WorkStatus.DONE
+    assert handler.calls == 2
