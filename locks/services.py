@@ -647,7 +647,10 @@ def _door_command(*, door: Door, membership, actor, via: str, close: bool, secon
 
     if membership is not None and space.opens_count_as_checkins:
         try:
-            outcome = _member_checkin(membership=membership)
+            # Cobot gets what the budget leaves after the door's own minimum.
+            outcome = _member_checkin(
+                membership=membership, seconds=max(1.0, deadline.remaining() - DOOR_MIN_SECONDS)
+            )
         except ServiceError as exc:
             checkin_result, checkin_message = AccessEvent.CheckIn.ERROR, str(exc)
             return finish(
@@ -704,7 +707,7 @@ def _member_error(exc: ServiceError) -> str:
     return "something went wrong at the lock. Please tell the staff."
 
 
-def _member_checkin(*, membership: Membership) -> CheckInResult:
+def _member_checkin(*, membership: Membership, seconds: float | None = None) -> CheckInResult:
     """Check a member in: by one of their check-in tokens (Cobot API 2 answers with a reason), or
     by membership for members who have none (vendors without person ids: remote open only)."""
     token = (
@@ -714,5 +717,5 @@ def _member_checkin(*, membership: Membership) -> CheckInResult:
         .first()
     )
     if token is not None:
-        return checkin_by_token(space=membership.space, token=token)
-    return checkin_by_membership(space=membership.space, membership_cobot_id=membership.cobot_id)
+        return checkin_by_token(space=membership.space, token=token, seconds=seconds)
+    return checkin_by_membership(space=membership.space, membership_cobot_id=membership.cobot_id, seconds=seconds)

@@ -78,7 +78,16 @@ def url_is_on_space_host(space, url: str) -> bool:
     )
 
 
-def cobot_request(space, method: str, url: str, *, token: str | None = None, ok_statuses=(), **kwargs):
+def cobot_request(
+    space,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    ok_statuses=(),
+    max_inline_wait: float = MAX_INLINE_WAIT_SECONDS,
+    **kwargs,
+):
     """One authenticated Cobot call. A 401 for the space's stored token marks the space "reconnect
     needed" and re-raises; a 401 for a token replaced meanwhile (a reconnect) is a transient error."""
     headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
@@ -89,7 +98,7 @@ def cobot_request(space, method: str, url: str, *, token: str | None = None, ok_
             return http_request(method, url, service=SERVICE, headers=headers, ok_statuses=ok_statuses, **kwargs)
         except ServiceError as exc:
             wait = exc.retry_after if exc.retry_after is not None else 1.0
-            if exc.status == 429 and attempt == 1 and wait <= MAX_INLINE_WAIT_SECONDS:
+            if exc.status == 429 and attempt == 1 and wait <= max_inline_wait:
                 time.sleep(wait)
                 continue
             if exc.status == 401 and space is not None and token is None:
@@ -215,11 +224,11 @@ def work_sessions_list(*, space, starts: datetime, ends: datetime) -> list[dict]
     return _list(cobot_request(space, "GET", space_api_url(space, "work_sessions"), params=params))
 
 
-def checkin_by_membership(*, space, membership_cobot_id: str) -> "CheckInResult":
+def checkin_by_membership(*, space, membership_cobot_id: str, seconds: float | None = None) -> "CheckInResult":
     # POST {space}/api/memberships/<id>/work_sessions; 422 → Rails-style {"errors": {"base": [...]}}
     url = space_api_url(space, f"memberships/{quote(membership_cobot_id)}/work_sessions")
     try:
-        _object(cobot_request(space, "POST", url))
+        _object(cobot_request(space, "POST", url, **_answer_within(seconds)))
     except ServiceError as exc:
         if exc.status != 422:
             raise
@@ -302,7 +311,7 @@ class CheckInResult:
         return self.outcome in ("checked_in", "already")
 
 
-def checkin_by_token(*, space, token: str) -> CheckInResult:
+def checkin_by_token(*, space, token: str, seconds: float | None = None) -> CheckInResult:
     # POST {api2}/check_ins (JSON:API): 201 → checked in; 422 → errors[].detail (shown at the door)
     body = {
         "data": {
@@ -313,7 +322,12 @@ def checkin_by_token(*, space, token: str) -> CheckInResult:
     }
     try:
         response = cobot_request(
-            space, "POST", api2_url("check_ins"), json=body, headers={"Content-Type": "application/vnd.api+json"}
+            space,
+            "POST",
+            api2_url("check_ins"),
+            json=body,
+            headers={"Content-Type": "application/vnd.api+json"},
+            **_answer_within(seconds),
         )
     except ServiceError as exc:
         if exc.status != 422:
@@ -324,6 +338,13 @@ def checkin_by_token(*, space, token: str) -> CheckInResult:
         return CheckInResult("not_member", "No active membership for this token.")
     attributes = (_object(response).get("data") or {}).get("attributes") or {}
     return CheckInResult("checked_in", "", str(attributes.get("validUntil") or ""))
+
+
+def _answer_within(seconds: float | None) -> dict:
+    """For someone waiting at a door: Cobot must answer within `seconds`, and a 429 is not waited out."""
+    if seconds is None:
+        return {}
+    return {"timeout": (min(settings.HTTP_CONNECT_TIMEOUT, seconds), seconds), "max_inline_wait": 0}
 
 
 def _checkin_refusal(message: str) -> CheckInResult:

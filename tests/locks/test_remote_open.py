@@ -105,6 +105,28 @@ def test_an_open_that_fails_after_the_checkin_keeps_the_checkin_on_its_event(mem
     assert result.event == event
 
 
+def test_a_slow_cobot_gets_only_what_the_open_budget_leaves(members, cobot, remote):
+    import time
+
+    from tests.fakes.base import Response
+
+    rule_for(members.space, remote)
+    ada = members.add()
+    # A 429 asking for 3 s is not waited out at the door.
+    cobot.force(Response(429, {"error": "slow down"}, headers={"Retry-After": "3"}), path="/work_sessions$")
+    started = time.monotonic()
+    result = door_open(door=remote, membership=ada, seconds=6.5)
+    assert time.monotonic() - started < 1
+    assert (result.ok, opened(remote)) == (False, [])
+    # A slow answer: Cobot gets what the budget leaves after the door's own minimum (6.5 - 5 s).
+    cobot.force(Response(201, {}, delay=4), path="/work_sessions$")
+    started = time.monotonic()
+    result = door_open(door=remote, membership=ada, seconds=6.5)
+    assert time.monotonic() - started < 3
+    assert not result.ok and "Cobot did not answer" in result.message
+    assert opened(remote) == []
+
+
 def test_without_checkins_the_door_just_opens(members, cobot, remote):
     members.space.opens_count_as_checkins = False
     members.space.save()
