@@ -185,6 +185,17 @@ def test_the_sync_space_command_prints_the_counts(space, harbour, capsys):
         call_command("sync_space", "nowhere")
 
 
+def test_the_commands_take_a_subdomain_as_typed_and_name_the_known_ones(space, harbour, capsys):
+    call_command("sync_space", " Harbour ")  # as someone might paste it
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    with pytest.raises(CommandError, match=r"No space with the subdomain 'harbor'\. Known: harbour\."):
+        call_command("sync_space", "harbor")
+    with pytest.raises(CommandError, match="Known: harbour"):
+        call_command("disconnect_space", "harbor")
+    with pytest.raises(CommandError, match="Known: harbour"):
+        call_command("sync_access", "harbor")
+
+
 def test_a_sync_runs_every_15_minutes_for_every_connected_space(space, space_a, space_b):
     entry = next(e for e in SCHEDULES if e["func"] == "spaces.tasks.spaces_sync_all")
     assert entry["minutes"] == 15

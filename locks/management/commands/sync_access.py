@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from locks.engine import SyncInProgress, access_sync
-from spaces.models import Space
+from spaces.management.space_argument import space_from_argument
 
 
 class Command(BaseCommand):
@@ -15,9 +15,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, space, dry_run=False, refresh=False, **options):
-        found = Space.objects.filter(subdomain=space).first()
-        if found is None:
-            raise CommandError(f"No space with the subdomain {space!r}.")
+        found = space_from_argument(space)
         try:
             report = access_sync(
                 space=found, dry_run=dry_run, refresh=refresh, actor_label="manage.py sync_access"

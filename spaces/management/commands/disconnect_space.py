@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from spaces.models import Space
+from spaces.management.space_argument import space_from_argument
 from spaces.services import space_disconnect
 
 
@@ -11,9 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("subdomain", help="The space's Cobot subdomain.")
 
     def handle(self, *args, subdomain, **options):
-        space = Space.objects.filter(subdomain=subdomain).first()
-        if space is None:
-            raise CommandError(f"No space with the subdomain {subdomain!r}.")
+        space = space_from_argument(subdomain)
         for problem in space_disconnect(space=space):
             self.stderr.write(problem)
         self.stdout.write(f"Disconnected {space} ({space.subdomain}); its history is kept.")

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from accessbridge.http import ServiceError
-from spaces.models import Space
+from spaces.management.space_argument import space_from_argument
 from spaces.sync import space_sync
 
 
@@ -14,9 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("subdomain", help="The space's Cobot subdomain.")
 
     def handle(self, *args, subdomain, **options):
-        space = Space.objects.filter(subdomain=subdomain).first()
-        if space is None:
-            raise CommandError(f"No space with the subdomain {subdomain!r}.")
+        space = space_from_argument(subdomain)
         try:
             result = space_sync(space=space)
         except ServiceError as exc:
