@@ -279,6 +279,16 @@ def _payload_url(space: Space, payload: dict) -> str:
     return url
 
 
+def _deleted_id(space: Space, payload: dict, kind: str) -> str:
+    """Delete events carry the object itself (cobot-api.md); a url naming it is taken too."""
+    if isinstance(payload.get(kind), dict):
+        return record_id(payload[kind], kind)
+    cobot_id = _id_in_url(_payload_url(space, payload), f"{kind}s")
+    if not cobot_id:
+        raise WorkPermanentError(f"Cannot tell which {kind} was deleted: the delivery names none.")
+    return cobot_id
+
+
 def _id_in_url(url: str, collection: str) -> str:
     match = re.search(rf"/{collection}/([^/]+)", urlsplit(url).path)
     return match.group(1) if match else ""
@@ -321,11 +331,7 @@ def _on_time_pass_event(*, space: Space, payload: dict) -> list[int]:
 
 
 def _on_membership_deleted(*, space: Space, payload: dict) -> list[int]:
-    if isinstance(payload.get("membership"), dict):
-        cobot_id = record_id(payload["membership"], "membership")
-    else:
-        cobot_id = _id_in_url(_payload_url(space, payload), "memberships")
-    membership = membership_mark_deleted(space=space, cobot_id=cobot_id)
+    membership = membership_mark_deleted(space=space, cobot_id=_deleted_id(space, payload, "membership"))
     return [membership.pk] if membership else []
 
 
@@ -343,11 +349,7 @@ def _on_booking_event(*, space: Space, payload: dict) -> list[int]:
 
 
 def _on_booking_deleted(*, space: Space, payload: dict) -> list[int]:
-    if isinstance(payload.get("booking"), dict):
-        cobot_id = record_id(payload["booking"], "booking")
-    else:
-        cobot_id = _id_in_url(_payload_url(space, payload), "bookings")
-    booking = booking_mark_deleted(space=space, cobot_id=cobot_id)
+    booking = booking_mark_deleted(space=space, cobot_id=_deleted_id(space, payload, "booking"))
     return [booking.membership_id] if booking and booking.membership_id else []
 
 

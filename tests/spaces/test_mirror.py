@@ -78,6 +78,14 @@ def test_a_deleted_membership_uses_the_object_in_the_payload(deliver, ada, harbo
     assert len(harbour.requests) == requests_before  # nothing to fetch
 
 
+def test_a_delete_event_that_names_no_object_fails_with_a_reason(deliver, harbour, connected):
+    from spaces.cobot.client import space_api_url
+
+    delivery = deliver("deleted_booking", {"url": space_api_url(connected, "bookings")})
+    assert delivery.status == "failed"
+    assert delivery.last_error == "Cannot tell which booking was deleted: the delivery names none."
+
+
 def test_a_membership_gone_at_cobot_is_marked_deleted(deliver, ada, harbour):
     deliver("confirmed_membership")
     harbour.delete_membership("harbour", MEMBER_ID)
