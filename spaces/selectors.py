@@ -1,8 +1,11 @@
 """Reads on the Cobot side (HackSoft style: keyword-only, <noun>_<verb>)."""
 
+import ipaddress
 import zoneinfo
 from datetime import date, datetime
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
@@ -13,6 +16,25 @@ from spaces.models import Booking, Membership, Space, time_zone_is_valid
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
 # Statuses a membership may leave by disappearing from Cobot's list of current memberships.
 CURRENT_STATUSES = (Membership.Status.CONFIRMED, Membership.Status.CANCELED)
+
+
+def webhooks_unreachable_reason() -> str:
+    """Why Cobot cannot deliver webhooks to ACCESSBRIDGE_BASE_URL, or "" if it can (as far as we can tell).
+
+    Cobot calls us from the internet: a local run (http://127.0.0.1:8000) still works, but changes at
+    Cobot then arrive only with the periodic full sync.
+    """
+    url = settings.ACCESSBRIDGE_BASE_URL
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return f"{url} is not an https:// address"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        local = host == "localhost" or host.endswith((".localhost", ".local", ".internal")) or "." not in host
+        return f"{url} is not on the internet" if local else ""
+    return "" if address.is_global else f"{url} is not on the internet"
 
 
 def space_today(space: Space, now: datetime | None = None) -> date:

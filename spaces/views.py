@@ -42,6 +42,7 @@ def dashboard(request):
             "has_cobot_account": cobot_account(request.user) is not None,
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("dashboard")),
             "token_form": SpaceConnectTokenForm(),
+            "webhooks_unreachable": selectors.webhooks_unreachable_reason(),
         },
     )
 
@@ -95,6 +96,7 @@ def space_detail(request, subdomain):
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("space_detail", args=[space.subdomain])),
             "has_cobot_token": cobot_user_token(request.user) is not None,
             "token_form": SpaceConnectTokenForm(initial={"subdomain": space.subdomain}),
+            "webhooks_unreachable": selectors.webhooks_unreachable_reason(),
         },
     )
 

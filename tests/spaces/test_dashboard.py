@@ -1,5 +1,6 @@
 """The space overview page: connection, subscriptions, links, mirror counts, sync result, failed work."""
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -88,3 +89,32 @@ def test_the_dashboard_offers_cobot_sign_in_with_an_app(client, alice, cobot_app
     client.force_login(alice)
     body = client.get(reverse("dashboard")).content.decode()
     assert f'action="{reverse("cobot_login")}?process=connect&amp;next=%2Fdashboard%2F"' in body
+
+
+@pytest.mark.parametrize(
+    "base_url, reason",
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000 is not an https:// address"),
+        ("https://localhost:8443", "https://localhost:8443 is not on the internet"),
+        ("https://10.0.0.5", "https://10.0.0.5 is not on the internet"),
+        ("https://bridge", "https://bridge is not on the internet"),
+        ("https://accessbridge.example.com", ""),
+        ("https://203.0.113.1", "https://203.0.113.1 is not on the internet"),  # documentation range
+    ],
+)
+def test_it_says_when_cobot_cannot_reach_our_webhooks(settings, base_url, reason):
+    from spaces.selectors import webhooks_unreachable_reason
+
+    settings.ACCESSBRIDGE_BASE_URL = base_url
+    assert webhooks_unreachable_reason() == reason
+
+
+def test_a_local_run_shows_why_changes_arrive_with_the_sync(client, alice, space_a, settings):
+    client.force_login(alice)
+    settings.ACCESSBRIDGE_BASE_URL = "http://127.0.0.1:8000"
+    for url in (reverse("dashboard"), reverse("space_detail", args=[space_a.subdomain])):
+        assert "Cobot cannot send webhooks here: http://127.0.0.1:8000 is not an https:// address" in (
+            client.get(url).content.decode()
+        )
+    settings.ACCESSBRIDGE_BASE_URL = "https://accessbridge.example.com"
+    assert "Cobot cannot send webhooks here" not in client.get(reverse("dashboard")).content.decode()
