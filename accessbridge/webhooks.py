@@ -34,7 +34,7 @@ class WebhookView(View):
 
     def post(self, request: HttpRequest, **kwargs) -> HttpResponse:
         try:
-            self.check_size(request)
+            self.check_body(request)
             context = self.authenticate(request, **kwargs)
             result = self.accept(request, context, **kwargs)
         except WebhookError as exc:
@@ -43,7 +43,7 @@ class WebhookView(View):
             return JsonResponse(body, status=exc.status)
         return JsonResponse(result or {"ok": True}, status=200)
 
-    def check_size(self, request: HttpRequest) -> None:
+    def check_body(self, request: HttpRequest) -> None:
         declared = request.META.get("CONTENT_LENGTH")
         try:
             too_big = declared and int(declared) > self.max_body_bytes
@@ -51,6 +51,10 @@ class WebhookView(View):
             raise WebhookError("invalid Content-Length") from None
         if too_big or len(request.body) > self.max_body_bytes:
             raise WebhookError(f"body larger than {self.max_body_bytes} bytes", status=413)
+        # PostgreSQL stores neither a NUL in text nor \u0000 in jsonb: refuse it here, not with a 500.
+        body = request.body.lower()
+        if b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+            raise WebhookError("body contains a NUL character")
 
     def authenticate(self, request: HttpRequest, **kwargs):
         """Check the secret (constant time) and return what accept() needs. Raise WebhookError."""

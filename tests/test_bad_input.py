@@ -18,6 +18,8 @@ GARBAGE_FORM = {
     "doors": ["x"],
     "buffer_before_minutes": "-5",
     "name": "x" * 500,
+    "label": "a\x00b",
+    "q": "\x00",
 }
 ODD_QUERIES = [{"page": "abc", "q": "\x00x", "status": "bogus", "kind": "zzz"}, {"page": "-1"}, {"page": "99999"}]
 
@@ -61,3 +63,22 @@ def test_no_view_answers_500_to_odd_query_strings(client, alice, own_space):
         if client.get(url, query).status_code >= 500
     ]
     assert failures == []
+
+
+def test_a_nul_character_in_the_address_is_a_clear_400(client, alice, space_a):
+    client.force_login(alice)
+    response = client.get(reverse("access_members", args=[space_a.subdomain]), {"q": "a\x00b"})
+    assert (response.status_code, response.content) == (400, b"The address contains a NUL character.")
+
+
+@pytest.mark.parametrize("body", ['{"url": "https://x\\u0000"}', '{"url": "x\u0000"}'], ids=["escaped", "raw"])
+def test_a_webhook_body_with_a_nul_character_is_a_clear_400_and_stores_nothing(client, space_a, body):
+    from spaces.models import InboundDelivery
+
+    url = reverse(
+        "cobot_webhook",
+        kwargs={"space_key": space_a.key, "secret": space_a.webhook_secret, "event": "confirmed_membership"},
+    )
+    response = client.post(url, body, content_type="application/json")
+    assert (response.status_code, response.json()) == (400, {"error": "body contains a NUL character"})
+    assert not InboundDelivery.objects.exists()
