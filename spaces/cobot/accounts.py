@@ -9,6 +9,7 @@ which must not replace the full-scope token an admin connects spaces with (`cobo
 """
 
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.db.models import Exists, OuterRef, QuerySet
 
 from accessbridge.fields import decrypt_str, encrypt_str
 
@@ -54,6 +55,32 @@ def cobot_user_token(user) -> str | None:
         return None
     stored = SocialToken.objects.filter(account=account).order_by("-pk").values_list("token", flat=True).first()
     return _decrypted(stored) if stored else None
+
+
+# --- the Cobot identity behind an admin role (spaces.admins) ------------------------------------------
+def cobot_identity_linked(queryset: QuerySet) -> QuerySet:
+    """Annotate `cobot_linked` on rows with `user` and `cobot_user_id` (SpaceAdmin): True when that user
+    signed in with that Cobot account and its token is stored, so Cobot can be asked about them."""
+    tokens = SocialToken.objects.filter(
+        account__provider=PROVIDER_ID, account__user=OuterRef("user"), account__uid=OuterRef("cobot_user_id")
+    )
+    return queryset.annotate(cobot_linked=Exists(tokens))
+
+
+def cobot_identity_token(*, user_id: int, uid: str) -> str | None:
+    """The stored token of the user's Cobot account `uid`, or None."""
+    stored = (
+        SocialToken.objects.filter(account__provider=PROVIDER_ID, account__user_id=user_id, account__uid=uid)
+        .order_by("-pk")
+        .values_list("token", flat=True)
+        .first()
+    )
+    return _decrypted(stored) if stored else None
+
+
+def cobot_identity_profile_store(*, user_id: int, uid: str, profile: dict) -> None:
+    """Keep /api/user's fresh answer, as a sign-in would: the dashboard's list of Cobot spaces follows it."""
+    SocialAccount.objects.filter(provider=PROVIDER_ID, user_id=user_id, uid=uid).update(extra_data=profile)
 
 
 def cobot_spaces_administered(user) -> list[dict]:
