@@ -12,6 +12,7 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.db.models import Exists, OuterRef, QuerySet
 
 from accessbridge.fields import decrypt_str, encrypt_str
+from spaces.cobot.records import CobotDataError, administered_subdomains
 
 PROVIDER_ID = "cobot"
 # A sign-in started with ?purpose=member (framed member page) carries this in allauth's state.
@@ -108,10 +109,13 @@ def cobot_sign_in_received(sender, request, sociallogin, **kwargs) -> None:
         return
     if (sociallogin.state or {}).get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
         sociallogin.token = None
-    admin_of = (account.extra_data or {}).get("admin_of")
     user = sociallogin.user
-    if isinstance(admin_of, list) and user is not None and user.pk is not None:
-        from spaces.services import space_admins_prune
+    if user is None or user.pk is None:
+        return
+    try:
+        administered = administered_subdomains(account.extra_data)
+    except CobotDataError:
+        return  # an answer without the list says nothing about the user's roles
+    from spaces.services import space_admins_prune
 
-        administered = {str(e.get("space_subdomain")) for e in admin_of if isinstance(e, dict)}
-        space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)
+    space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)

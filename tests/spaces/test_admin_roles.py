@@ -278,3 +278,18 @@ def test_a_sign_in_that_no_longer_lists_the_space_is_audited_too(space, alice, r
 
     assert space_admins_prune(user=alice, cobot_user_id="user-alice", administered={"dock"}) == 1
     assert removals == [("harbour", "alice", None, f"{REMOVED_AT_COBOT} (seen at their sign-in)")]
+
+
+def test_roles_added_or_removed_in_the_django_admin_say_by_whom(client, space, alice, bob, removals, django_user_model):
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "password-root")
+    client.force_login(root)
+    added = client.post(reverse("admin:spaces_spaceadmin_add"), {"user": bob.pk, "space": space.pk, "cobot_user_id": ""})
+    assert added.status_code == 302
+    role = SpaceAdmin.objects.get(user=bob)
+    assert (role.source, role.added_by) == (SpaceAdmin.Source.DJANGO_ADMIN, root)
+    page = signed_in(alice).get(reverse("space_detail", args=["harbour"])).content.decode()
+    assert "Added in the Django admin" in page and "root" in page
+
+    client.post(reverse("admin:spaces_spaceadmin_delete", args=[role.pk]), {"post": "yes"})
+    assert not SpaceAdmin.objects.filter(user=bob).exists()
+    assert removals == [("harbour", "bob", "root", "admin role removed by root in the Django admin")]
