@@ -134,7 +134,7 @@ def cobot_identity_check(
             detail = f"{REMOVED_AT_COBOT} (Cobot rejected their token: HTTP {exc.status})"
             return {"checked": len(claimed), "removed": _roles_remove(claimed, detail)}
         # Not an answer about the role: keep it, say why on the overview, ask again at the next check.
-        error = f"Asking Cobot failed: {exc}"[:1000]
+        error = f"Asking Cobot failed: {exc.message}"[:1000]
         SpaceAdmin.objects.filter(pk__in=[row.pk for row in claimed]).update(cobot_check_error=error)
         return {"checked": len(claimed), "error": error}
     cobot_identity_profile_store(user_id=identity.user_id, uid=identity.cobot_user_id, profile=profile)

@@ -126,7 +126,10 @@ def test_no_answer_about_the_role_keeps_it_shows_why_and_asks_again_later(space,
     first = next_check_time(alice)
     result = cobot_identity_check(identity=alice_identity(alice), now=first)
 
-    assert "removed" not in result and result["error"].startswith("Asking Cobot failed: Cobot: ")
+    assert "removed" not in result and result["error"] in (
+        "Asking Cobot failed: HTTP 503: maintenance",
+        "Asking Cobot failed: the user's profile has no admin_of list",
+    )
     role = SpaceAdmin.objects.get(user=alice)
     assert role.cobot_check_error == result["error"] and role.cobot_checked_at == first
     page = signed_in(alice).get(reverse("space_detail", args=["harbour"]))
@@ -224,7 +227,7 @@ def test_the_overview_lists_every_admin_and_how_each_got_the_role(space, alice, 
     page = signed_in(alice).get(reverse("space_detail", args=["harbour"])).content.decode()
     assert "Connected the space, signed in with Cobot" in page and "admin at Cobot" in page
     assert "Connected the space with a pasted Cobot token" in page and "not checked" in page
-    assert page.count("themselves") == 2  # each added themselves by connecting
+    assert page.count("added by themselves") == 2  # each added themselves by connecting
     remove_bob = reverse("space_admin_remove", args=["harbour", bob_local.pk])
     remove_alice = reverse("space_admin_remove", args=["harbour", SpaceAdmin.objects.get(user=alice).pk])
     assert remove_bob in page and remove_alice not in page  # not her own, and Bob's role is not Cobot's
@@ -288,7 +291,7 @@ def test_roles_added_or_removed_in_the_django_admin_say_by_whom(client, space, a
     role = SpaceAdmin.objects.get(user=bob)
     assert (role.source, role.added_by) == (SpaceAdmin.Source.DJANGO_ADMIN, root)
     page = signed_in(alice).get(reverse("space_detail", args=["harbour"])).content.decode()
-    assert "Added in the Django admin" in page and "root" in page
+    assert "Added in the Django admin" in page and "added by root" in page
 
     client.post(reverse("admin:spaces_spaceadmin_delete", args=[role.pk]), {"post": "yes"})
     assert not SpaceAdmin.objects.filter(user=bob).exists()
