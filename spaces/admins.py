@@ -120,9 +120,9 @@ def cobot_identity_check(
     if space is not None:
         rows = rows.filter(space=space)
     pending = rows if force else rows.filter(_due(now))
-    pks = list(pending.values_list("pk", flat=True))
-    pending.filter(pk__in=pks).update(cobot_checked_at=now)
-    claimed = list(rows.filter(pk__in=pks, cobot_checked_at=now).select_related("space", "user"))
+    # One conditional UPDATE per role: the count says whether this worker claimed it (rows are few).
+    pks = [pk for pk in pending.values_list("pk", flat=True) if pending.filter(pk=pk).update(cobot_checked_at=now)]
+    claimed = list(SpaceAdmin.objects.filter(pk__in=pks).select_related("space", "user"))
     token = cobot_identity_token(user_id=identity.user_id, uid=identity.cobot_user_id)
     if not claimed or token is None:
         return {"checked": 0}

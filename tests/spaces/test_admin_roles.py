@@ -296,3 +296,46 @@ def test_roles_added_or_removed_in_the_django_admin_say_by_whom(client, space, a
     client.post(reverse("admin:spaces_spaceadmin_delete", args=[role.pk]), {"post": "yes"})
     assert not SpaceAdmin.objects.filter(user=bob).exists()
     assert removals == [("harbour", "bob", "root", "admin role removed by root in the Django admin")]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_workers_checking_the_same_identity_at_once_ask_cobot_once(harbour, alice, base_url):
+    import threading
+
+    from django.db import connections
+
+    cobot_sign_in_of(alice, harbour)
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN, user=alice, source=SpaceAdmin.Source.COBOT_SIGN_IN)
+    due, before = next_check_time(alice), harbour.calls("GET", "/api/user")
+    start, results = threading.Barrier(6), []
+
+    def worker():
+        try:
+            start.wait()
+            results.append(cobot_identity_check(identity=alice_identity(alice), now=due)["checked"])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == [0, 0, 0, 0, 0, 1]
+    assert harbour.calls("GET", "/api/user") == before + 1
+
+
+def test_end_to_end_cobot_posts_deleted_admin_and_the_session_loses_the_space(live_server, settings, harbour, alice):
+    """Over real HTTP: the stand-in POSTs the webhook to our live server as Cobot would."""
+    settings.ACCESSBRIDGE_BASE_URL = live_server.url
+    cobot_sign_in_of(alice, harbour)
+    space_connect(subdomain="harbour", user_token=ADMIN_TOKEN, user=alice, source=SpaceAdmin.Source.COBOT_SIGN_IN)
+    browser = signed_in(alice)
+    assert browser.get(reverse("space_detail", args=["harbour"])).status_code == 200
+
+    harbour.set_admin("user-alice", "harbour", admin=False)
+    assert [status for _, status in harbour.deliver("harbour", "deleted_admin", {"admin": {"id": "user-alice"}})] == [200]
+    assert SpaceAdmin.objects.filter(user=alice).exists()  # the request only stored it
+    work_run_due()
+    assert browser.get(reverse("space_detail", args=["harbour"])).status_code == 404
