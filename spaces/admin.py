@@ -13,11 +13,28 @@ from spaces.models import (
     SpaceAdmin,
 )
 
+# --- admin roles: who added one here is recorded, a removal here is audited like any other (spaces.admins)
+ROLE_CHECK_FIELDS = ["source", "added_by", "cobot_checked_at", "cobot_confirmed_at", "cobot_check_error"]
+
+
+def _role_added_here(request, role: SpaceAdmin) -> None:
+    if role._state.adding:
+        role.source, role.added_by = SpaceAdmin.Source.DJANGO_ADMIN, request.user
+
+
+def _role_removed_here(request, role: SpaceAdmin) -> None:
+    from spaces.admins import space_admin_remove
+
+    detail = f"admin role removed by {request.user} in the Django admin"
+    space_admin_remove(space_admin=role, actor=request.user, detail=detail)
+
 
 class SpaceAdminInline(admin.TabularInline):
     model = SpaceAdmin
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ["user", "cobot_user_id", "source", "added_by", "cobot_confirmed_at"]
+    readonly_fields = ["source", "added_by", "cobot_confirmed_at"]
 
 
 @admin.register(Space)
@@ -29,6 +46,16 @@ class SpaceModelAdmin(admin.ModelAdmin):
     readonly_fields = ["key", "token", "secret", "last_sync_result_pretty", "created_at"]
     inlines = [SpaceAdminInline]
     actions = ["sync_now"]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SpaceAdmin:
+            return super().save_formset(request, form, formset, change)
+        roles = formset.save(commit=False)
+        for role in formset.deleted_objects:
+            _role_removed_here(request, role)
+        for role in roles:
+            _role_added_here(request, role)
+            role.save()
 
     @admin.action(description="Full sync with Cobot now (queued)")
     def sync_now(self, request, queryset):
@@ -54,10 +81,22 @@ class SpaceModelAdmin(admin.ModelAdmin):
 
 @admin.register(SpaceAdmin)
 class SpaceAdminModelAdmin(admin.ModelAdmin):
-    list_display = ["user", "space", "cobot_user_id", "created_at"]
-    list_filter = ["space"]
+    list_display = ["user", "space", "source", "added_by", "cobot_user_id", "cobot_confirmed_at", "created_at"]
+    list_filter = ["space", "source"]
     search_fields = ["user__email", "space__subdomain"]
     autocomplete_fields = ["user", "space"]
+    readonly_fields = ROLE_CHECK_FIELDS
+
+    def save_model(self, request, obj, form, change):
+        _role_added_here(request, obj)
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        _role_removed_here(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for role in queryset.select_related("space", "user"):
+            _role_removed_here(request, role)
 
 
 class RawReadOnly:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting
+from spaces.admins import ADMIN_EVENTS, admin_event_process
 from spaces.cobot import client
 from spaces.cobot.records import (
     BookingRecord,
@@ -252,6 +253,8 @@ def delivery_payload_check(*, space: Space, event: str, payload: dict) -> None:
 
     A `url` must be on the space's own Cobot host: we fetch it with the space's bearer token.
     """
+    if event in ADMIN_EVENTS:
+        return  # processing asks Cobot about the space's admins; the payload (shape unknown) is not used
     if "url" in payload:
         if not client.url_is_on_space_host(space, payload["url"]):
             raise ValueError("url is not on this space's Cobot host")
@@ -368,6 +371,7 @@ EVENT_HANDLERS = {
     **{event: _on_booking_event for event in BOOKING_EVENTS},
     "deleted_booking": _on_booking_deleted,
     **{event: _on_checkin_token_event for event in CHECKIN_TOKEN_EVENTS},
+    **{event: admin_event_process for event in ADMIN_EVENTS},
 }
 # Every event we subscribe to at Cobot; anything else reaching the webhook is stored as ignored.
 SUBSCRIBED_EVENTS = tuple(EVENT_HANDLERS)

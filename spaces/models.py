@@ -73,9 +73,29 @@ class Space(models.Model):
 
 
 class SpaceAdmin(models.Model):
+    """An AccessBridge user's right to manage a space. Checked on every request (accessbridge.tenancy).
+
+    A role whose `cobot_user_id` is that of the user's "Sign in with Cobot" account follows Cobot:
+    spaces.admins re-checks it at Cobot and removes it once Cobot no longer lists the space.
+    """
+
+    class Source(models.TextChoices):
+        COBOT_SIGN_IN = "cobot_sign_in", "Connected the space, signed in with Cobot"
+        PASTED_TOKEN = "pasted_token", "Connected the space with a pasted Cobot token"
+        DJANGO_ADMIN = "django_admin", "Added in the Django admin"
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_roles")
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="admins")
     cobot_user_id = models.CharField(max_length=100, blank=True)
+    source = models.CharField(
+        max_length=20, choices=Source.choices, blank=True, help_text="How the role was given (empty: not recorded)."
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cobot_checked_at = models.DateTimeField(null=True, blank=True, help_text="When Cobot was last asked.")
+    cobot_confirmed_at = models.DateTimeField(null=True, blank=True, help_text="When Cobot last listed the space.")
+    cobot_check_error = models.TextField(blank=True, help_text="Why the last check at Cobot failed (kept the role).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

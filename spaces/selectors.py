@@ -10,8 +10,8 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accessbridge.work import WorkStatus
-from spaces.cobot.accounts import cobot_spaces_administered, cobot_user_ids
-from spaces.models import Booking, Membership, Space, time_zone_is_valid
+from spaces.cobot.accounts import cobot_identity_linked, cobot_spaces_administered, cobot_user_ids
+from spaces.models import Booking, Membership, Space, SpaceAdmin, time_zone_is_valid
 
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
 # Statuses a membership may leave by disappearing from Cobot's list of current memberships.
@@ -81,3 +81,22 @@ def membership_of_viewer(*, space: Space, user, cobot_user_id: str | None = None
     candidates = Membership.objects.filter(space=space, cobot_user_id__in=ids).select_related("plan").order_by("-pk")
     # A member who left and came back has two: show the current one.
     return min(candidates, key=lambda m: m.status not in CURRENT_STATUSES, default=None)
+
+
+def space_admins_overview(*, space: Space, viewer) -> list[dict]:
+    """Every admin of the space: how they got the role, whether Cobot vouches for it, and whether the
+    viewer may remove it here (and if not, why)."""
+    from spaces.admins import space_admin_removal_refused
+
+    rows = cobot_identity_linked(
+        SpaceAdmin.objects.filter(space=space).select_related("user", "added_by").order_by("created_at", "pk")
+    )
+    return [
+        {
+            "admin": row,
+            "linked": row.cobot_linked,
+            "is_viewer": row.user_id == viewer.pk,
+            "refused": space_admin_removal_refused(space_admin=row, actor=viewer, linked=row.cobot_linked),
+        }
+        for row in rows
+    ]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
-from spaces.cobot.records import space_time_zone
+from spaces.cobot.records import administered_subdomains, space_time_zone
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -58,14 +58,13 @@ def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> i
     """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
 
     Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
-    ever added by connecting a space.
+    ever added by connecting a space. Each removal is audited (spaces.admins).
     """
-    deleted, _ = (
-        SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id)
-        .exclude(space__subdomain__in=administered)
-        .delete()
-    )
-    return deleted
+    from spaces.admins import REMOVED_AT_COBOT, space_admin_remove
+
+    gone = SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id).exclude(space__subdomain__in=administered)
+    detail = f"{REMOVED_AT_COBOT} (seen at their sign-in)"
+    return sum(space_admin_remove(space_admin=row, detail=detail) for row in gone.select_related("space", "user"))
 
 
 def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
@@ -116,20 +115,22 @@ def _is_our_page(space: Space, iframe_url) -> bool:
 
 
 # --- connect ---------------------------------------------------------------------------------------
-def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
+def space_connect(
+    *, subdomain: str, user_token: str, user=None, source: str = SpaceAdmin.Source.PASTED_TOKEN
+) -> Space:
     """Connect (or reconnect, or repair) a space with a Cobot user's token.
 
     The token's user must administer the space at Cobot. The token is exchanged for a space-bound
     one (it survives its creator leaving the space's admins) and stored encrypted; work that waited
     for a reconnect resumes and a full sync is queued at once; then webhooks and navigation links are
     made complete. Only once that worked with the new token is the previous one revoked; if it failed,
-    a previously working connection is put back.
+    a previously working connection is put back. `user` becomes an admin of the space; `source` says how.
     """
     subdomain = subdomain.strip().lower()
     if not client.subdomain_is_valid(subdomain):
         raise ConnectError(f"“{subdomain}” is not a Cobot subdomain (e.g. “harbour” for harbour.cobot.me).")
     profile = _connect_step(lambda: client.user_get(token=user_token))
-    if subdomain not in _administered_subdomains(profile):
+    if subdomain not in _connect_step(lambda: administered_subdomains(profile)):
         who = profile.get("email") or "this Cobot account"
         raise ConnectError(f"{who} does not administer the Cobot space “{subdomain}”.")
     granted = _connect_step(lambda: client.access_token_scopes(token=user_token))
@@ -142,8 +143,9 @@ def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
     bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])))
 
     space, previous = _space_token_store(
-        subdomain=subdomain, details=details, token=bound, scopes=granted, user=user, cobot_user_id=str(profile["id"])
-    )
+        subdomain=subdomain, details=details, token=bound, scopes=granted, user=user, cobot_user_id=str(profile["id"]),
+        source=source,
+    )  # fmt: skip
     space_deliveries_resume(space=space)
     space_sync_enqueue(space=space)
     try:
@@ -155,10 +157,6 @@ def space_connect(*, subdomain: str, user_token: str, user=None) -> Space:
     return space
 
 
-def _administered_subdomains(profile: dict) -> set[str]:
-    return {str(entry.get("space_subdomain")) for entry in profile.get("admin_of") or [] if isinstance(entry, dict)}
-
-
 @dataclass(frozen=True)
 class _PreviousToken:
     token: str
@@ -166,7 +164,7 @@ class _PreviousToken:
     working: bool  # the space was connected with it and Cobot had not refused it
 
 
-def _space_token_store(*, subdomain, details, token, scopes, user, cobot_user_id) -> tuple[Space, _PreviousToken]:
+def _space_token_store(*, subdomain, details, token, scopes, user, cobot_user_id, source) -> tuple[Space, _PreviousToken]:
     with transaction.atomic():
         space = Space.objects.select_for_update().filter(subdomain=subdomain).first() or Space(subdomain=subdomain)
         previous = _PreviousToken(
@@ -184,8 +182,31 @@ def _space_token_store(*, subdomain, details, token, scopes, user, cobot_user_id
         space.last_error = ""
         space.save()
         if user is not None:
-            SpaceAdmin.objects.update_or_create(user=user, space=space, defaults={"cobot_user_id": cobot_user_id})
+            _space_admin_grant(space=space, user=user, cobot_user_id=cobot_user_id, source=source)
     return space, previous
+
+
+def _space_admin_grant(*, space: Space, user, cobot_user_id: str, source: str) -> None:
+    """The connecting user administers the space: Cobot just said so, which counts as a check (spaces.admins)."""
+    now = timezone.now()
+    SpaceAdmin.objects.update_or_create(
+        user=user,
+        space=space,
+        defaults={
+            "cobot_user_id": cobot_user_id,
+            "source": source,
+            "cobot_checked_at": now,
+            "cobot_confirmed_at": now,
+            "cobot_check_error": "",
+        },
+        create_defaults={
+            "cobot_user_id": cobot_user_id,
+            "source": source,
+            "added_by": user,
+            "cobot_checked_at": now,
+            "cobot_confirmed_at": now,
+        },
+    )
 
 
 def _connect_setup_failed(*, space: Space, previous: _PreviousToken, error: ServiceError) -> str:

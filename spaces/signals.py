@@ -5,8 +5,15 @@ mirror_changed(sender=Space, space=..., membership_ids=[local Membership pks], r
     Sent after the mirror committed a change that may alter who opens which door: a membership,
     its plan, its time passes, or one of its bookings. `full=True` (after a full sync) means
     "reconsider every member of the space"; membership_ids then lists the ones that changed.
+
+space_admin_removed(sender=SpaceAdmin, space=..., user=<whose role>, actor=<user or None>, detail="admin role
+                    removed: ...")
+    Sent inside the transaction that removed an admin's role (spaces.admins.space_admin_remove), so that an
+    audit entry written by a receiver commits or rolls back with the removal. `actor` is None when Cobot
+    removed it (the check or a sign-in), else the admin who removed it.
 """
 
 from django.dispatch import Signal
 
 mirror_changed = Signal()
+space_admin_removed = Signal()

@@ -3,6 +3,7 @@
 import logging
 
 from accessbridge.http import ServiceError
+from spaces.admins import CobotIdentity, cobot_identities_due, cobot_identity_check
 from spaces.models import Space
 from spaces.sync import space_sync
 
@@ -33,3 +34,27 @@ def spaces_sync_all() -> int:
     for space_id in space_ids:
         space_sync_send(space_id)
     return len(space_ids)
+
+
+# --- admin roles that follow Cobot (spaces.admins) -----------------------------------------------------
+def space_admins_check_due() -> int:
+    """Scheduled (accessbridge.apps.SCHEDULES): one task per Cobot identity whose roles are due for a check.
+
+    Queued twice (a slow queue), the second task finds the roles claimed and asks Cobot nothing.
+    """
+    from django_q.tasks import async_task
+
+    identities = cobot_identities_due()
+    for identity in identities:
+        async_task(
+            "spaces.tasks.cobot_identity_check_task",
+            identity.user_id,
+            identity.cobot_user_id,
+            task_name=f"check admin roles of user #{identity.user_id} at Cobot",
+            group="spaces.admins",
+        )
+    return len(identities)
+
+
+def cobot_identity_check_task(user_id: int, cobot_user_id: str) -> dict:
+    return cobot_identity_check(identity=CobotIdentity(user_id, cobot_user_id))

@@ -12,6 +12,7 @@ urlpatterns = [
     path("spaces/<slug:subdomain>/disconnect/", views.space_disconnect, name="space_disconnect"),
     path("spaces/<slug:subdomain>/sync/", views.space_sync_now, name="space_sync_now"),
     path("spaces/<slug:subdomain>/deliveries/retry/", views.space_deliveries_retry, name="space_deliveries_retry"),
+    path("spaces/<slug:subdomain>/admins/<int:admin_id>/remove/", views.space_admin_remove, name="space_admin_remove"),
     # Framed inside Cobot (navigation links); their own sign-in check, see views._viewer_check.
     path("embedded/<uuid:space_key>/admin/", views.embedded_admin_page, name="embedded_admin_page"),
     path("embedded/<uuid:space_key>/member/", views.embedded_member_page, name="embedded_member_page"),

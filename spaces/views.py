@@ -10,11 +10,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessbridge.tenancy import administered_spaces, space_for_admin_or_404
 from accessbridge.work import work_retry
-from spaces import selectors, services
+from spaces import admins, selectors, services
 from spaces.cobot.accounts import PROVIDER_ID, cobot_account, cobot_user_ids, cobot_user_token
 from spaces.embedded import admin_page_sections_render, framed_by_cobot, member_page_sections_render
 from spaces.forms import DeliveryRetryForm, SpaceConnectForm, SpaceConnectTokenForm
-from spaces.models import Space
+from spaces.models import Space, SpaceAdmin
 
 
 def cobot_sign_in_url(request, **params) -> str | None:
@@ -58,7 +58,7 @@ def space_connect(request):
     if not token:
         messages.error(request, "Sign in with Cobot first: connecting uses your Cobot account.")
         return redirect("dashboard")
-    return _connect(request, subdomain=form.cleaned_data["subdomain"], token=token)
+    return _connect(request, subdomain=form.cleaned_data["subdomain"], token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN)
 
 
 @login_required
@@ -69,12 +69,15 @@ def space_connect_token(request):
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))
         return redirect("dashboard")
-    return _connect(request, subdomain=form.cleaned_data["subdomain"], token=form.cleaned_data["token"])
+    return _connect(
+        request, subdomain=form.cleaned_data["subdomain"], token=form.cleaned_data["token"],
+        source=SpaceAdmin.Source.PASTED_TOKEN,
+    )  # fmt: skip
 
 
-def _connect(request, *, subdomain: str, token: str):
+def _connect(request, *, subdomain: str, token: str, source: str):
     try:
-        space = services.space_connect(subdomain=subdomain, user_token=token, user=request.user)
+        space = services.space_connect(subdomain=subdomain, user_token=token, user=request.user, source=source)
     except services.ConnectError as exc:
         messages.error(request, exc.message)
         connected = administered_spaces(request.user).filter(subdomain=subdomain).first()
@@ -93,6 +96,7 @@ def space_detail(request, subdomain):
         {
             "space": space,
             "overview": selectors.space_overview(space=space),
+            "admins": selectors.space_admins_overview(space=space, viewer=request.user),
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("space_detail", args=[space.subdomain])),
             "has_cobot_token": cobot_user_token(request.user) is not None,
             "token_form": SpaceConnectTokenForm(initial={"subdomain": space.subdomain}),
@@ -109,7 +113,7 @@ def space_reconnect(request, subdomain):
     if not token:
         messages.error(request, "Sign in with Cobot first, or paste a new token below.")
         return redirect("space_detail", space.subdomain)
-    return _connect(request, subdomain=space.subdomain, token=token)
+    return _connect(request, subdomain=space.subdomain, token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN)
 
 
 @login_required
@@ -147,6 +151,25 @@ def space_deliveries_retry(request, subdomain):
         deliveries = deliveries.filter(pk=form.cleaned_data["delivery_id"])
     count = work_retry(deliveries)
     messages.success(request, f"{count} deliveries queued again." if count else "Nothing to retry.")
+    return redirect("space_detail", space.subdomain)
+
+
+# --- admins ---------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def space_admin_remove(request, subdomain, admin_id):
+    space = space_for_admin_or_404(request.user, subdomain=subdomain)
+    space_admin = get_object_or_404(SpaceAdmin.objects.select_related("user", "added_by"), space=space, pk=admin_id)
+    if request.method == "GET":
+        refused = admins.space_admin_removal_refused(space_admin=space_admin, actor=request.user)
+        context = {"space": space, "space_admin": space_admin, "refused": refused}
+        return render(request, "spaces/space_admin_remove.html", context)
+    try:
+        admins.space_admin_remove_by_admin(space_admin=space_admin, actor=request.user)
+    except admins.AdminRemoveRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{space_admin.user} is no longer an admin of {space}.")
     return redirect("space_detail", space.subdomain)
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessbridge.tenancy import administered_spaces
+from spaces.models import SpaceAdmin
 
 # Views that are not for space admins, with their own authentication (tested where they live).
 NOT_ADMIN_VIEWS = {
@@ -46,6 +47,8 @@ def foreign_kwargs(pattern, space_b):
             values[name] = Gateway.objects.get(connection__space=space_b).pk
         elif name == "rule_id":
             values[name] = AccessRule.objects.get(space=space_b).pk
+        elif name == "admin_id":
+            values[name] = SpaceAdmin.objects.get(space=space_b).pk
         else:
             pytest.fail(f"URL {pattern.name} takes {name!r}: add a foreign value for it to foreign_kwargs().")
     return values

@@ -9,8 +9,10 @@ which must not replace the full-scope token an admin connects spaces with (`cobo
 """
 
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.db.models import Exists, OuterRef, QuerySet
 
 from accessbridge.fields import decrypt_str, encrypt_str
+from spaces.cobot.records import CobotDataError, administered_subdomains
 
 PROVIDER_ID = "cobot"
 # A sign-in started with ?purpose=member (framed member page) carries this in allauth's state.
@@ -56,6 +58,32 @@ def cobot_user_token(user) -> str | None:
     return _decrypted(stored) if stored else None
 
 
+# --- the Cobot identity behind an admin role (spaces.admins) ------------------------------------------
+def cobot_identity_linked(queryset: QuerySet) -> QuerySet:
+    """Annotate `cobot_linked` on rows with `user` and `cobot_user_id` (SpaceAdmin): True when that user
+    signed in with that Cobot account and its token is stored, so Cobot can be asked about them."""
+    tokens = SocialToken.objects.filter(
+        account__provider=PROVIDER_ID, account__user=OuterRef("user"), account__uid=OuterRef("cobot_user_id")
+    )
+    return queryset.annotate(cobot_linked=Exists(tokens))
+
+
+def cobot_identity_token(*, user_id: int, uid: str) -> str | None:
+    """The stored token of the user's Cobot account `uid`, or None."""
+    stored = (
+        SocialToken.objects.filter(account__provider=PROVIDER_ID, account__user_id=user_id, account__uid=uid)
+        .order_by("-pk")
+        .values_list("token", flat=True)
+        .first()
+    )
+    return _decrypted(stored) if stored else None
+
+
+def cobot_identity_profile_store(*, user_id: int, uid: str, profile: dict) -> None:
+    """Keep /api/user's fresh answer, as a sign-in would: the dashboard's list of Cobot spaces follows it."""
+    SocialAccount.objects.filter(provider=PROVIDER_ID, user_id=user_id, uid=uid).update(extra_data=profile)
+
+
 def cobot_spaces_administered(user) -> list[dict]:
     """The spaces the user administers at Cobot, as /api/user said at their last sign-in."""
     account = cobot_account(user)
@@ -81,10 +109,13 @@ def cobot_sign_in_received(sender, request, sociallogin, **kwargs) -> None:
         return
     if (sociallogin.state or {}).get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
         sociallogin.token = None
-    admin_of = (account.extra_data or {}).get("admin_of")
     user = sociallogin.user
-    if isinstance(admin_of, list) and user is not None and user.pk is not None:
-        from spaces.services import space_admins_prune
+    if user is None or user.pk is None:
+        return
+    try:
+        administered = administered_subdomains(account.extra_data)
+    except CobotDataError:
+        return  # an answer without the list says nothing about the user's roles
+    from spaces.services import space_admins_prune
 
-        administered = {str(e.get("space_subdomain")) for e in admin_of if isinstance(e, dict)}
-        space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)
+    space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)

@@ -74,6 +74,17 @@ def record_id(data, what: str) -> str:
     return str(value)
 
 
+def administered_subdomains(profile) -> set[str]:
+    """The subdomains in `GET {site}/api/user`'s `admin_of`.
+
+    An answer without that list raises: an unreadable answer must never read as "administers nothing".
+    """
+    entries = profile.get("admin_of") if isinstance(profile, dict) else None
+    if not isinstance(entries, list):
+        raise CobotDataError("the user's profile has no admin_of list")
+    return {str(entry["space_subdomain"]) for entry in entries if isinstance(entry, dict) and entry.get("space_subdomain")}
+
+
 def _text(value, limit: int) -> str:
     return "" if value is None else str(value)[:limit]
 

@@ -41,6 +41,9 @@ WEBHOOK_EVENTS = frozenset({
     "deleted_membership", "membership_added_time_passes", "membership_removed_time_passes",
     "created_booking", "updated_booking", "deleted_booking", "created_checkin_token", "deleted_checkin_token",
 })  # fmt: skip
+# Named only in a third-party transcription of Cobot's webhook page (cobot-api.md): offered here, so that
+# connecting subscribes to them; a test drops them from `webhook_events` to play a Cobot that refuses them.
+ADMIN_WEBHOOK_EVENTS = frozenset({"created_admin", "deleted_admin"})
 NAVIGATION_SECTIONS = ("admin/setup", "admin/manage", "admin/analyze", "members")
 DEFAULT_CLIENT_ID = "accessbridge-test"
 DAY_PASS_TIMESPANS = [{"from_hour": 4, "from_minute": 0, "to_hour": 3, "to_minute": 59, "weekdays": []}]
@@ -137,7 +140,7 @@ class CobotFake(FakeServer):
         self.users: dict[str, CobotUser] = {}
         self.tokens: dict[str, AccessToken] = {}
         self.clients: dict[str, str] = {}  # client_id → secret; empty means any client is accepted
-        self.webhook_events: set[str] = set(WEBHOOK_EVENTS)
+        self.webhook_events: set[str] = set(WEBHOOK_EVENTS) | ADMIN_WEBHOOK_EVENTS
         # cobot-api.md: a token whose membership ended "may answer 204 with an empty body (unverified)".
         # Replace with e.g. Response(422, {"errors": [{"detail": "..."}]}) to test the other reading.
         self.inactive_check_in_response = Response(204)
