@@ -3,10 +3,10 @@
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from locks.models import AccessRule
+from locks.models import AccessRule, AuditEntry
 from locks.services import access_sync_enqueue
 from spaces.models import Membership
-from spaces.signals import mirror_changed
+from spaces.signals import mirror_changed, space_admin_removed
 
 
 @receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
@@ -37,3 +37,15 @@ def access_after_rule_deleted(sender, instance, origin=None, **kwargs):
 def access_after_rule_doors_changed(sender, instance, action, **kwargs):
     if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, AccessRule):
         access_sync_enqueue(space=instance.space, reason="access rules changed")
+
+
+# The audit trail is the door side's; a role removed at Cobot or by another admin belongs in it.
+@receiver(space_admin_removed, dispatch_uid="locks_audit_admin_removed")
+def audit_admin_removed(sender, *, space, user, actor=None, detail="", **kwargs):
+    AuditEntry.objects.create(
+        space=space,
+        actor=actor,
+        actor_label=f"admin: {actor}"[:100] if actor else "cobot check",
+        action="admin_remove",
+        detail=f"{user.get_full_name() or user.get_username()}: {detail}",
+    )

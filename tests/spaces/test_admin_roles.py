@@ -339,3 +339,21 @@ def test_end_to_end_cobot_posts_deleted_admin_and_the_session_loses_the_space(li
     assert SpaceAdmin.objects.filter(user=alice).exists()  # the request only stored it
     work_run_due()
     assert browser.get(reverse("space_detail", args=["harbour"])).status_code == 404
+
+
+def test_every_removal_is_in_the_spaces_audit_trail(space, alice, bob, bob_local, harbour):
+    from locks.models import AuditEntry
+
+    alices_browser = signed_in(alice)
+    alices_browser.post(reverse("space_admin_remove", args=["harbour", bob_local.pk]))
+    harbour.revoke_token(ADMIN_TOKEN)
+    cobot_identity_check(identity=alice_identity(alice), now=next_check_time(alice))
+
+    entries = list(AuditEntry.objects.filter(space=space, action="admin_remove").order_by("pk"))
+    assert [(e.actor, e.actor_label) for e in entries] == [(alice, "admin: alice"), (None, "cobot check")]
+    assert entries[0].detail == "bob: admin role removed by alice"
+    assert entries[1].detail == f"alice: {REMOVED_AT_COBOT} (Cobot rejected their token: HTTP 401)"
+    bob_local.pk = None
+    bob_local.save()  # Bob, an admin again, reads the trail
+    page = signed_in(bob).get(reverse("access_audit", args=["harbour"])).content.decode()
+    assert escape(entries[0].detail) in page and escape(entries[1].detail) in page
