@@ -130,7 +130,8 @@ def cobot_identity_check(
         profile = client.user_get(token=token)
         administered = administered_subdomains(profile)
     except ServiceError as exc:
-        if exc.is_auth:
+        # Only 401 says "this token is dead"; a 403 may be a scope the token lacks, not a lost role.
+        if exc.status == 401:
             detail = f"{REMOVED_AT_COBOT} (Cobot rejected their token: HTTP {exc.status})"
             return {"checked": len(claimed), "removed": _roles_remove(claimed, detail)}
         # Not an answer about the role: keep it, say why on the overview, ask again at the next check.

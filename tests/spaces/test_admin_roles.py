@@ -118,8 +118,12 @@ def test_a_token_cobot_rejects_removes_the_role(space, alice, harbour, removals)
 
 @pytest.mark.parametrize(
     "answer",
-    [Response(503, {"error": "maintenance"}), Response(200, {"id": "user-alice", "email": "alice@example.com"})],
-    ids=["5xx", "no-admin_of-list"],
+    [
+        Response(503, {"error": "maintenance"}),
+        Response(403, {"error": "insufficient_scope"}),
+        Response(200, {"id": "user-alice", "email": "alice@example.com"}),
+    ],
+    ids=["5xx", "403-scope", "no-admin_of-list"],
 )
 def test_no_answer_about_the_role_keeps_it_shows_why_and_asks_again_later(space, alice, harbour, removals, answer):
     harbour.force(answer, path="/api/user")
@@ -128,6 +132,7 @@ def test_no_answer_about_the_role_keeps_it_shows_why_and_asks_again_later(space,
 
     assert "removed" not in result and result["error"] in (
         "Asking Cobot failed: HTTP 503: maintenance",
+        "Asking Cobot failed: HTTP 403: insufficient_scope",
         "Asking Cobot failed: the user's profile has no admin_of list",
     )
     role = SpaceAdmin.objects.get(user=alice)
