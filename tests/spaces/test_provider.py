@@ -10,7 +10,7 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.urls import reverse
 
 from spaces.cobot.accounts import cobot_user_token
-from spaces.cobot.client import SPACE_SCOPES
+from spaces.cobot.features import DEFAULT_SCOPES
 from spaces.models import Space, SpaceAdmin
 
 COBOT = "https://cobot.test"
@@ -52,7 +52,7 @@ def test_it_sends_the_browser_to_cobot_with_pkce(client, oauth):
     assert query["redirect_uri"] == "http://testserver/accounts/cobot/login/callback/"
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) >= 43
-    assert set(query["scope"].split()) == set(SPACE_SCOPES)
+    assert set(query["scope"].split()) == set(DEFAULT_SCOPES)
     assert query["state"]
 
 
@@ -61,7 +61,7 @@ def test_it_signs_a_cobot_user_in_and_keeps_the_token_encrypted(client, oauth):
     with responses.RequestsMock() as cobot:
         token_call = cobot.post(
             f"{COBOT}/oauth/access_token",
-            json={"access_token": "user-token-1", "token_type": "bearer", "scope": " ".join(SPACE_SCOPES)},
+            json={"access_token": "user-token-1", "token_type": "bearer", "scope": " ".join(DEFAULT_SCOPES)},
         )
         profile_call = cobot.get(f"{COBOT}/api/user", json=PROFILE)
         response = callback(client, code="the-code", state=query["state"])
