@@ -53,6 +53,11 @@ def feature_problems_reset(*, space: Space, granted: set[str] | None) -> None:
             )
 
 
+def features_lacking_scope(*, space: Space) -> set[str]:
+    """Features the space's token cannot use (a scope it lacks): their webhooks would only fail."""
+    return set(space.feature_problems.exclude(missing_scope="").values_list("feature", flat=True))
+
+
 def feature_problems_list(*, space: Space) -> list[dict]:
     """For the overview: each problem with the feature's label and what to do about it."""
     rows = []

@@ -12,7 +12,12 @@ from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
 from spaces.cobot.records import space_time_zone
-from spaces.feature_problems import feature_problem_clear, feature_problem_record, feature_problems_reset
+from spaces.feature_problems import (
+    feature_problem_clear,
+    feature_problem_record,
+    feature_problems_reset,
+    features_lacking_scope,
+)
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -251,11 +256,17 @@ def subscriptions_ensure(*, space: Space) -> dict:
     """One active subscription per event we handle, with the current secret. Idempotent; repairs.
 
     An event Cobot refuses (422/404: not offered by this Cobot, e.g. a name from an unverified source)
-    is recorded with Cobot's answer and tried again next time; it never stops the other events.
+    is recorded with Cobot's answer and tried again next time; it never stops the other events. Events
+    of a feature the token lacks a scope for are left out until a new token grants it.
     """
-    from spaces.mirror import SUBSCRIBED_EVENTS
+    from spaces.mirror import EVENT_FEATURES, SUBSCRIBED_EVENTS
 
-    wanted = {event: subscription_callback_url(space=space, event=event) for event in SUBSCRIBED_EVENTS}
+    unusable = features_lacking_scope(space=space)  # e.g. no read_bookings: booking events could not be read
+    wanted = {
+        event: subscription_callback_url(space=space, event=event)
+        for event in SUBSCRIBED_EVENTS
+        if EVENT_FEATURES[event] not in unusable
+    }
     counts = {"kept": 0, "created": 0, "deleted": 0, "refused": 0}
     kept: dict[str, dict] = {}
     refused: dict[str, str] = {}
