@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from accessbridge.env import database_from_url, env_bool, env_int, env_list, env_str, env_url
+from spaces.cobot.features import DEFAULT_SCOPES  # plain Python: no app is loaded by this
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ACCESSBRIDGE_DATA_DIR", str(BASE_DIR / "data")))
@@ -41,6 +42,13 @@ if "{subdomain}" not in COBOT_SPACE_URL_TEMPLATE:
 COBOT_API2_URL = env_url("COBOT_API2_URL", "https://api.cobot.me")
 COBOT_CLIENT_ID = env_str("COBOT_CLIENT_ID", "")
 COBOT_CLIENT_SECRET = env_str("COBOT_CLIENT_SECRET", "")
+# Scopes asked for at "Sign in with Cobot", space-separated; README "Cobot scopes" says what each
+# enables. A Cobot that does not know one answers error=invalid_scope: leave that one out here.
+COBOT_SCOPES = env_str("COBOT_SCOPES", " ".join(DEFAULT_SCOPES)).split()
+if "read_user" not in COBOT_SCOPES:
+    raise ImproperlyConfigured("COBOT_SCOPES must include read_user: signing in reads who you are.")
+if any(not scope.isascii() or not scope.isprintable() or set(scope) & {'"', "\\"} for scope in COBOT_SCOPES):
+    raise ImproperlyConfigured(f"COBOT_SCOPES holds a name that is no OAuth scope: {COBOT_SCOPES!r}.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

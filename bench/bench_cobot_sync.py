@@ -28,7 +28,8 @@ from django.utils import timezone  # noqa: E402
 
 from spaces.models import Space  # noqa: E402
 from spaces.services import space_connect  # noqa: E402
-from spaces.sync import FIXED_CALLS, TIME_PASS_REFRESHES_PER_SYNC, space_sync  # noqa: E402
+from spaces.sync import space_sync  # noqa: E402
+from spaces.sync_fetch import FIXED_CALLS, TIME_PASS_REFRESHES_PER_SYNC  # noqa: E402
 from tests.fakes.cobot import CobotFake  # noqa: E402
 
 

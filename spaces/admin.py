@@ -5,6 +5,7 @@ from spaces.models import (
     Booking,
     CheckInToken,
     CobotSubscription,
+    FeatureProblem,
     InboundDelivery,
     Membership,
     NavigationLink,
@@ -151,9 +152,16 @@ class CheckInTokenAdmin(RawReadOnly, admin.ModelAdmin):
 
 @admin.register(CobotSubscription)
 class CobotSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["event", "space", "active", "cobot_id", "created_at"]
+    list_display = ["event", "space", "active", "refusal", "cobot_id", "created_at"]
     list_filter = ["active", "event", "space"]
     search_fields = ["event", "cobot_id"]
+
+
+@admin.register(FeatureProblem)
+class FeatureProblemAdmin(admin.ModelAdmin):
+    list_display = ["feature", "space", "missing_scope", "error", "since", "updated_at"]
+    list_filter = ["feature", "space"]
+    search_fields = ["feature", "error"]
 
 
 @admin.register(NavigationLink)

@@ -67,6 +67,17 @@ def cobot_frame_origins(space: Space) -> list[str]:
     return list(dict.fromkeys(origins))
 
 
+def cobot_frame_origins_any() -> list[str]:
+    """Cobot's site and every space's host (a wildcard), for a page reached before we know the space."""
+    return list(dict.fromkeys([_origin(space_base_url("*")), _origin(settings.COBOT_SITE_URL)]))
+
+
+def frame_ancestors_allow(response, origins: list[str]) -> None:
+    """Only these origins may frame the response (CSP frame-ancestors instead of X-Frame-Options: DENY)."""
+    response["Content-Security-Policy"] = f"frame-ancestors {' '.join(origins)}"
+    response.xframe_options_exempt = True
+
+
 def framed_by_cobot(view):
     """Let only the space's Cobot origins frame this view (CSP frame-ancestors instead of DENY).
 
@@ -79,9 +90,7 @@ def framed_by_cobot(view):
         request.framing_space = None
         response = view(request, *args, **kwargs)
         if request.framing_space is not None:
-            origins = " ".join(cobot_frame_origins(request.framing_space))
-            response["Content-Security-Policy"] = f"frame-ancestors {origins}"
-            response.xframe_options_exempt = True
+            frame_ancestors_allow(response, cobot_frame_origins(request.framing_space))
         return response
 
     return wrapper

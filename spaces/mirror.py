@@ -375,6 +375,15 @@ EVENT_HANDLERS = {
 }
 # Every event we subscribe to at Cobot; anything else reaching the webhook is stored as ignored.
 SUBSCRIBED_EVENTS = tuple(EVENT_HANDLERS)
+# The feature (spaces.cobot.features) each event keeps current: when a Cobot refuses an event, the
+# full sync brings that feature's changes instead. A new event (e.g. created_drop_in_pass) names one.
+EVENT_FEATURES = {
+    **dict.fromkeys((*MEMBERSHIP_EVENTS, "deleted_membership"), "memberships"),
+    **dict.fromkeys(TIME_PASS_EVENTS, "time_passes"),
+    **dict.fromkeys((*BOOKING_EVENTS, "deleted_booking"), "bookings"),
+    **dict.fromkeys(CHECKIN_TOKEN_EVENTS, "checkin_tokens"),
+    **dict.fromkeys(ADMIN_EVENTS, "admins"),
+}
 # A delivery received again while it runs is processed again, at most this often in one run; a repeat
 # landing after the last pass is left to the next full sync (every 15 minutes).
 MAX_PASSES_PER_DELIVERY = 3

@@ -214,6 +214,9 @@ class CobotSubscription(models.Model):
     cobot_id = models.CharField(max_length=100, blank=True)
     api_url = models.URLField(max_length=500, blank=True, help_text="Cobot's URL of the subscription.")
     active = models.BooleanField(default=True)
+    refusal = models.CharField(
+        max_length=500, blank=True, help_text="Cobot's answer when it refused the event: not offered by this Cobot."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -240,6 +243,29 @@ class NavigationLink(models.Model):
 
     def __str__(self):
         return f"{self.space}: {self.section} {self.label}"
+
+
+class FeatureProblem(models.Model):
+    """A feature of the space's Cobot connection that does not work right now (spaces.cobot.features).
+
+    Written where a part of the work fails on its own (a sync part, setting up at Cobot, disconnect)
+    and cleared when that part works again; the space overview lists them.
+    """
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="feature_problems")
+    feature = models.CharField(max_length=50)
+    missing_scope = models.CharField(max_length=100, blank=True, help_text="The scope the token lacks, if that is why.")
+    error = models.TextField(help_text="What went wrong, in words (Cobot's answer).")
+    action_url = models.URLField(max_length=500, blank=True, help_text="Where to act on it, e.g. a page at Cobot.")
+    since = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["feature"]
+        constraints = [models.UniqueConstraint(fields=["space", "feature"], name="unique_feature_problem_per_space")]
+
+    def __str__(self):
+        return f"{self.space}: {self.feature}"
 
 
 class InboundDelivery(RetryableWork):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accessbridge.work import WorkStatus
 from spaces.cobot.accounts import cobot_identity_linked, cobot_spaces_administered, cobot_user_ids
+from spaces.feature_problems import feature_problems_list, subscriptions_overview
 from spaces.models import Booking, Membership, Space, SpaceAdmin, time_zone_is_valid
 
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
@@ -52,6 +53,7 @@ def cobot_spaces_connectable(*, user) -> list[dict]:
 
 def space_overview(*, space: Space) -> dict:
     now = timezone.now()
+    subscriptions, problems = subscriptions_overview(space=space), feature_problems_list(space=space)
     by_status = dict(
         Membership.objects.filter(space=space).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )
@@ -63,7 +65,10 @@ def space_overview(*, space: Space) -> dict:
         "plans_active": space.plans.filter(active=True).count(),
         "bookings_upcoming": space.bookings.filter(status=Booking.Status.ACTIVE, ends_at__gt=now).count(),
         "checkin_tokens": space.checkin_tokens.count(),
-        "subscriptions": list(space.subscriptions.order_by("event")),
+        "subscriptions": subscriptions,
+        "subscriptions_refused": sum(1 for row in subscriptions if row["subscription"].refusal),
+        "feature_problems": problems,
+        "feature_problems_scopes": any(item["scopes"] for item in problems),
         "navigation_links": list(space.navigation_links.order_by("section")),
         "deliveries_attention": list(space.deliveries.filter(status__in=ATTENTION_STATUSES).order_by("-received_at")[:50]),
         "deliveries_attention_count": space.deliveries.filter(status__in=ATTENTION_STATUSES).count(),

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,6 +12,12 @@ from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
 from spaces.cobot.records import administered_subdomains, space_time_zone
+from spaces.feature_problems import (
+    feature_problem_clear,
+    feature_problem_record,
+    feature_problems_reset,
+    features_lacking_scope,
+)
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -20,7 +25,6 @@ from spaces.models import (
     NavigationLink,
     Space,
     SpaceAdmin,
-    new_secret,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,7 +101,7 @@ def subscription_callback_url(*, space: Space, event: str) -> str:
     return f"{settings.ACCESSBRIDGE_BASE_URL}{path}"
 
 
-def _is_our_callback(space: Space, callback_url) -> bool:
+def subscription_is_ours(space: Space, callback_url) -> bool:
     # Any secret: subscriptions made with an older secret of this space are ours to replace.
     return isinstance(callback_url, str) and callback_url.startswith(
         f"{settings.ACCESSBRIDGE_BASE_URL}/hooks/cobot/{space.key}/"
@@ -108,7 +112,7 @@ def embedded_page_url(*, space: Space, url_name: str) -> str:
     return f"{settings.ACCESSBRIDGE_BASE_URL}{reverse(url_name, kwargs={'space_key': space.key})}"
 
 
-def _is_our_page(space: Space, iframe_url) -> bool:
+def navigation_link_is_ours(space: Space, iframe_url) -> bool:
     return isinstance(iframe_url, str) and iframe_url.startswith(
         f"{settings.ACCESSBRIDGE_BASE_URL}/embedded/{space.key}/"
     )
@@ -133,12 +137,8 @@ def space_connect(
     if subdomain not in _connect_step(lambda: administered_subdomains(profile)):
         who = profile.get("email") or "this Cobot account"
         raise ConnectError(f"{who} does not administer the Cobot space “{subdomain}”.")
+    # Scopes the token lacks do not stop connecting: those features show as unavailable on the overview.
     granted = _connect_step(lambda: client.access_token_scopes(token=user_token))
-    missing = sorted(set(client.SPACE_SCOPES) - granted) if granted is not None else []
-    if missing:
-        raise ConnectError(
-            f"The Cobot token lacks the permissions {', '.join(missing)}. Sign in with Cobot again and allow them."
-        )
     details = _connect_step(lambda: client.space_get(subdomain=subdomain, token=user_token))
     bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])))
 
@@ -146,6 +146,7 @@ def space_connect(
         subdomain=subdomain, details=details, token=bound, scopes=granted, user=user, cobot_user_id=str(profile["id"]),
         source=source,
     )  # fmt: skip
+    feature_problems_reset(space=space, granted=granted)
     space_deliveries_resume(space=space)
     space_sync_enqueue(space=space)
     try:
@@ -253,24 +254,45 @@ def space_deliveries_resume(*, space: Space) -> int:
 
 
 def space_cobot_setup_ensure(*, space: Space) -> dict:
-    return {
-        "subscriptions": subscriptions_ensure(space=space),
-        "navigation_links": navigation_links_ensure(space=space),
-    }
+    """Webhooks and navigation links at Cobot, each on its own: a scope the token lacks (403) makes that
+    feature unavailable (shown on the overview); any other failure is raised once both were tried."""
+    done, failures = {}, []
+    for feature, ensure in (("subscriptions", subscriptions_ensure), ("navigation_links", navigation_links_ensure)):
+        try:
+            done[feature] = ensure(space=space)
+        except ServiceError as exc:
+            if exc.status == 401:
+                raise
+            feature_problem_record(space=space, feature=feature, error=exc)
+            if exc.status != 403:
+                failures.append(exc)
+        else:
+            feature_problem_clear(space=space, feature=feature)
+    if failures:
+        raise failures[0]
+    return done
 
 
-def subscriptions_ensure(*, space: Space, listed: list[dict] | None = None) -> dict:
+def subscriptions_ensure(*, space: Space) -> dict:
     """One active subscription per event we handle, with the current secret. Idempotent; repairs.
 
-    `listed`: Cobot's list of the space's subscriptions when the caller has it already (the sync).
+    An event Cobot refuses (422/404: not offered by this Cobot, e.g. a name from an unverified source)
+    is recorded with Cobot's answer and tried again next time; it never stops the other events. Events
+    of a feature the token lacks a scope for are left out until a new token grants it.
     """
-    from spaces.mirror import SUBSCRIBED_EVENTS
+    from spaces.mirror import EVENT_FEATURES, SUBSCRIBED_EVENTS
 
-    wanted = {event: subscription_callback_url(space=space, event=event) for event in SUBSCRIBED_EVENTS}
-    counts = {"kept": 0, "created": 0, "deleted": 0}
+    unusable = features_lacking_scope(space=space)  # e.g. no read_bookings: booking events could not be read
+    wanted = {
+        event: subscription_callback_url(space=space, event=event)
+        for event in SUBSCRIBED_EVENTS
+        if EVENT_FEATURES[event] not in unusable
+    }
+    counts = {"kept": 0, "created": 0, "deleted": 0, "refused": 0}
     kept: dict[str, dict] = {}
-    for subscription in client.subscriptions_list(space=space) if listed is None else listed:
-        if not _is_our_callback(space, subscription.get("callback_url")):
+    refused: dict[str, str] = {}
+    for subscription in client.subscriptions_list(space=space):
+        if not subscription_is_ours(space, subscription.get("callback_url")):
             continue  # someone else's subscription
         event = subscription.get("event")
         if (
@@ -287,17 +309,22 @@ def subscriptions_ensure(*, space: Space, listed: list[dict] | None = None) -> d
     for event, callback_url in wanted.items():
         if event in kept:
             continue
-        created = client.subscription_create(space=space, event=event, callback_url=callback_url)
+        try:
+            created = client.subscription_create(space=space, event=event, callback_url=callback_url)
+        except ServiceError as exc:
+            if exc.status not in (404, 422):
+                raise
+            refused[event] = client.refusal_message(exc)
+            counts["refused"] += 1
+            continue
         kept[event] = created or {}
         counts["created"] += 1
-    _subscriptions_record(space, kept)
+    _subscriptions_record(space, kept, refused)
     return counts
 
 
-def _subscriptions_record(space: Space, kept: dict[str, dict]) -> None:
+def _subscriptions_record(space: Space, kept: dict[str, dict], refused: dict[str, str]) -> None:
     """Our rows of the subscriptions at Cobot; unchanged rows are not written (the sync runs this often)."""
-    from spaces.mirror import values_assign
-
     with transaction.atomic():
         rows = {row.event: row for row in CobotSubscription.objects.select_for_update().filter(space=space)}
         for event, subscription in kept.items():
@@ -305,13 +332,22 @@ def _subscriptions_record(space: Space, kept: dict[str, dict]) -> None:
                 "cobot_id": str(subscription.get("id") or ""),
                 "api_url": str(subscription.get("url") or "")[:500],
                 "active": True,
+                "refusal": "",
             }
-            row = rows.get(event)
-            if row is None:
-                CobotSubscription.objects.create(space=space, event=event, **values)
-            elif values_assign(row, values):
-                row.save()
-        CobotSubscription.objects.filter(space=space).exclude(event__in=list(kept)).delete()
+            _subscription_row_write(space, rows.get(event), event, values)
+        for event, message in refused.items():
+            values = {"cobot_id": "", "api_url": "", "active": False, "refusal": message[:500]}
+            _subscription_row_write(space, rows.get(event), event, values)
+        CobotSubscription.objects.filter(space=space).exclude(event__in=[*kept, *refused]).delete()
+
+
+def _subscription_row_write(space: Space, row: CobotSubscription | None, event: str, values: dict) -> None:
+    from spaces.mirror import values_assign
+
+    if row is None:
+        CobotSubscription.objects.create(space=space, event=event, **values)
+    elif values_assign(row, values):
+        row.save()
 
 
 def navigation_links_ensure(*, space: Space) -> dict:
@@ -320,7 +356,7 @@ def navigation_links_ensure(*, space: Space) -> dict:
     counts = {"kept": 0, "created": 0, "deleted": 0}
     kept: dict[str, dict] = {}
     for link in client.navigation_links_list(space=space):
-        if not _is_our_page(space, link.get("iframe_url")):
+        if not navigation_link_is_ours(space, link.get("iframe_url")):
             continue
         section = link.get("section")
         if section in wanted and wanted[section][1] == link.get("iframe_url") and section not in kept:
@@ -334,8 +370,11 @@ def navigation_links_ensure(*, space: Space) -> dict:
             kept[section] = client.navigation_link_create(space=space, section=section, label=label, iframe_url=iframe_url)
             counts["created"] += 1
     with transaction.atomic():
+        stored = {row.iframe_url: row for row in NavigationLink.objects.filter(space=space)}
         for section, link in kept.items():
-            api_url = str(link.get("url") or "")
+            # A listing may lack `url`/`user_url`: what Cobot answered when we created the link still holds.
+            row = stored.get(wanted[section][1])
+            api_url = str(link.get("url") or (row.api_url if row else ""))
             NavigationLink.objects.update_or_create(
                 space=space,
                 section=section,
@@ -344,61 +383,11 @@ def navigation_links_ensure(*, space: Space) -> dict:
                     "iframe_url": wanted[section][1],
                     "cobot_id": api_url.rstrip("/").rsplit("/", 1)[-1][:100],
                     "api_url": api_url[:500],
-                    "user_url": str(link.get("user_url") or "")[:500],
+                    "user_url": str(link.get("user_url") or (row.user_url if row else ""))[:500],
                 },
             )
         NavigationLink.objects.filter(space=space).exclude(section__in=list(wanted)).delete()
     return counts
-
-
-# --- disconnect ------------------------------------------------------------------------------------
-def space_disconnect(*, space: Space) -> list[str]:
-    """Remove our subscriptions and navigation links at Cobot, revoke the token, keep the history.
-
-    Returns what could not be done at Cobot (e.g. the token was already revoked); the local side is
-    disconnected regardless, and the webhook secret changes so that leftovers can no longer deliver.
-    """
-    problems = []
-    if space.access_token:
-        for what, step in (
-            ("webhook subscriptions", _subscriptions_remove),
-            ("navigation links", _navigation_links_remove),
-        ):
-            try:
-                step(space)
-            except ServiceError as exc:
-                problems.append(f"Could not remove the {what} at Cobot: {exc}")
-        try:
-            client.access_token_revoke(token=space.access_token)
-        except ServiceError as exc:
-            problems.append(f"Could not revoke the token at Cobot: {exc}")
-    with transaction.atomic():
-        Space.objects.filter(pk=space.pk).update(
-            status=Space.Status.DISCONNECTED,
-            access_token="",
-            token_scopes="",
-            token_generation=F("token_generation") + 1,
-            webhook_secret=new_secret(),
-            last_error=" ".join(problems)[:1000],
-        )
-        space.refresh_from_db(
-            fields=["status", "access_token", "token_scopes", "token_generation", "webhook_secret", "last_error"]
-        )
-        CobotSubscription.objects.filter(space=space).update(active=False)
-        NavigationLink.objects.filter(space=space).delete()
-    return problems
-
-
-def _subscriptions_remove(space: Space) -> None:
-    for subscription in client.subscriptions_list(space=space):
-        if _is_our_callback(space, subscription.get("callback_url")) and subscription.get("id") is not None:
-            client.subscription_delete(space=space, subscription_cobot_id=str(subscription["id"]))
-
-
-def _navigation_links_remove(space: Space) -> None:
-    for link in client.navigation_links_list(space=space):
-        if _is_our_page(space, link.get("iframe_url")) and link.get("url"):
-            client.navigation_link_delete(space=space, url=link["url"])
 
 
 # --- sync --------------------------------------------------------------------------------------------

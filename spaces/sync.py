@@ -1,46 +1,22 @@
-"""Full sync of a space's mirror: a bounded number of Cobot calls, however many members there are.
+"""Full sync of a space's mirror: `sync_fetch` (spaces.sync_fetch) makes every Cobot call, part by
+part; `sync_apply` reconciles the local rows with the parts that worked, in one transaction, records
+each part's outcome (spaces.feature_problems) and sends mirror_changed(full=True) once after commit.
+A part that failed leaves its rows alone: nothing is ended or deleted for not being listed.
 
-Calls per run (FIXED_CALLS = 7): space details (its time zone), plans, memberships (ONE call: Cobot
-limits GET /api/memberships to about 6/min, so never one per member), check-in tokens, bookings from
-now - BOOKING_LOOKBACK to + BOOKING_WINDOW_DAYS, work sessions since the last sync, and webhook
-subscriptions; then at most TIME_PASS_REFRESHES_PER_SYNC unused-time-pass lookups. That is at most
-7 + 20 = 27 calls per space per run, well inside Cobot's ~60/min per user. Only when Cobot deactivated
-or lost some of our webhook subscriptions (it deactivates one after ~20 h of failed deliveries) does
-the run repair them (services.subscriptions_ensure): one delete per deactivated or stale one of ours
-and one create per missing event (15 events), reported in last_sync_result["subscriptions"].
-
-Unused time passes have no bulk endpoint (one call per member), so they are refreshed only where
-needed, most useful first, up to the cap; the rest waits for the next run (every 15 minutes):
-  1. members of a plan with time passes whose count we don't know yet;
-  2. members who used a time pass since the last sync (the work sessions list says so, one call);
-  3. counts older than TIME_PASS_STALE_AFTER, oldest first (e.g. a monthly allowance renewed).
-Between runs the membership_added/removed_time_passes webhooks keep counts current.
-With the cap of 20 per 15-minute run, 1,920 counts a day can be refreshed per space.
-
-Two steps: `sync_fetch` makes every call, `sync_apply` reconciles the local rows in one transaction
-and sends mirror_changed(full=True) once after commit. Webhooks keep being processed while the fetch
-runs, so a row written at or after the fetch began is newer than what the fetch saw: apply leaves it
-alone (no update, not ended or deleted) and counts it in `skipped_changed_meanwhile`.
+Webhooks keep being processed while the fetch runs, so a row written at or after the fetch began is
+newer than what the fetch saw: apply leaves it alone (no update, not ended or deleted) and counts it in
+`skipped_changed_meanwhile`.
 """
 
 import time
-from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from accessbridge.http import ServiceError
-from spaces.cobot import client
-from spaces.cobot.records import (
-    booking_record,
-    checkin_token_record,
-    cobot_datetime,
-    membership_record,
-    nested_id,
-    plan_record,
-    space_time_zone,
-)
+from spaces.cobot.records import booking_record, checkin_token_record, plan_record
+from spaces.feature_problems import feature_outcomes_record
 from spaces.mirror import (
     MEMBERSHIP_FIELDS,
     booking_values,
@@ -52,23 +28,10 @@ from spaces.mirror import (
 )
 from spaces.models import Booking, Membership, Plan, Space
 from spaces.selectors import CURRENT_STATUSES, space_today
-from spaces.services import subscriptions_ensure
 from spaces.signals import mirror_changed
+from spaces.sync_fetch import sync_fetch
 
-FIXED_CALLS = 7
-BOOKING_WINDOW_DAYS = 30
-# unverified whether bookings?from&to lists bookings overlapping the window or starting inside it:
-# asking from a day back keeps today's bookings in progress listed under either reading.
-BOOKING_LOOKBACK = timedelta(days=1)
-TIME_PASS_REFRESHES_PER_SYNC = 20
-TIME_PASS_STALE_AFTER = timedelta(hours=24)
 MAX_ERRORS_KEPT = 20
-
-
-class _Errors(list):
-    def note(self, what: str, exc: Exception) -> None:
-        message = getattr(exc, "message", None) or str(exc)
-        self.append(f"{what}: {message}")
 
 
 def space_sync(*, space: Space) -> dict:
@@ -89,126 +52,6 @@ def space_sync(*, space: Space) -> dict:
     return sync_apply(space=space, fetched=fetched)
 
 
-# --- step 1: every Cobot call ------------------------------------------------------------------------
-def sync_fetch(*, space: Space, started=None) -> dict:
-    """Everything the sync needs from Cobot (and the repair of our webhook subscriptions there)."""
-    started = started or timezone.now()
-    clock = time.monotonic()
-    errors = _Errors()
-    time_zone = _time_zone_fetch(space, errors)
-    plans = client.plans_list(space=space)
-    memberships = client.memberships_list(space=space)
-    tokens = client.checkin_tokens_list(space=space)
-    window_start, window_end = started - BOOKING_LOOKBACK, started + timedelta(days=BOOKING_WINDOW_DAYS)
-    bookings = client.bookings_list(space=space, starts=window_start, ends=window_end)
-    # Check-ins that began since the last run (API 1 times have whole seconds: overlap a little).
-    since = (space.last_synced_at or started - timedelta(days=1)) - timedelta(minutes=1)
-    sessions = client.work_sessions_list(space=space, starts=since, ends=started + timedelta(minutes=1))
-    subscriptions = _subscriptions_repair(space, errors)
-    calls = FIXED_CALLS + subscriptions.get("created", 0) + subscriptions.get("deleted", 0)
-
-    records = []
-    for row in memberships:
-        try:
-            records.append(membership_record(row))
-        except ServiceError as exc:
-            errors.note(f"membership {row.get('id', '?') if isinstance(row, dict) else '?'}", exc)
-    # Every id Cobot listed counts as current, even one whose record we could not read.
-    listed_ids = {str(row.get("id")) for row in memberships if isinstance(row, dict) and row.get("id")}
-
-    wanted = _time_pass_candidates(space=space, records=records, sessions=sessions, since=since, now=started)
-    passes, lookups = _time_passes_fetch(space, wanted[:TIME_PASS_REFRESHES_PER_SYNC], errors)
-    return {
-        "started": started,
-        "clock": clock,
-        "time_zone": time_zone,
-        "plans": plans,
-        "records": records,
-        "listed_ids": listed_ids,
-        "tokens": tokens,
-        "bookings": bookings,
-        "passes": passes,
-        "passes_pending": max(0, len(wanted) - len(passes)),
-        "window": (window_start, window_end),
-        "subscriptions": subscriptions,
-        "errors": errors,
-        "calls": calls + lookups,
-    }
-
-
-def _time_zone_fetch(space: Space, errors: _Errors) -> str | None:
-    try:
-        details = client.space_get(subdomain=space.subdomain, token=space.access_token)
-    except ServiceError as exc:
-        errors.note("space details", exc)
-        return None
-    return space_time_zone(details)
-
-
-def _subscriptions_repair(space: Space, errors: _Errors) -> dict:
-    """Our webhook subscriptions at Cobot, made whole again if Cobot deactivated or lost some."""
-    try:
-        listed = client.subscriptions_list(space=space)
-    except ServiceError as exc:
-        if exc.status == 401:
-            raise
-        errors.note("webhook subscriptions", exc)
-        return {}
-    try:
-        return subscriptions_ensure(space=space, listed=listed)
-    except ServiceError as exc:
-        errors.note("repairing webhook subscriptions", exc)
-        return {}
-
-
-def _time_passes_fetch(space: Space, cobot_ids: list[str], errors: _Errors) -> tuple[dict[str, int], int]:
-    passes: dict[str, int] = {}
-    calls = 0
-    for cobot_id in cobot_ids:
-        try:
-            calls += 1
-            passes[cobot_id] = len(client.time_passes_unused(space=space, membership_cobot_id=cobot_id))
-        except ServiceError as exc:
-            if exc.is_auth:
-                raise
-            errors.note(f"time passes of membership {cobot_id}", exc)
-            if exc.transient:
-                break  # rate limited or Cobot busy: the rest waits for the next run
-    return passes, calls
-
-
-def _time_pass_candidates(*, space: Space, records, sessions, since, now) -> list[str]:
-    local = {
-        cobot_id: (unused, synced_at)
-        for cobot_id, unused, synced_at in Membership.objects.filter(space=space).values_list(
-            "cobot_id", "unused_time_passes", "time_passes_synced_at"
-        )
-    }
-    used_a_pass = set()
-    for session in sessions:
-        # The window also returns check-ins still open from before it; only new ones used a pass since.
-        if isinstance(session, dict) and session.get("time_pass"):
-            try:
-                began = cobot_datetime(session.get("valid_from"))
-            except ServiceError:
-                began = None
-            if began is None or began >= since:
-                used_a_pass.add(nested_id(session, "membership"))
-    unknown, used, stale = [], [], []
-    for record in records:
-        unused, synced_at = local.get(record.cobot_id, (None, None))
-        on_pass_plan = bool(record.plan and record.plan.has_time_passes)
-        if not on_pass_plan and unused is None:
-            continue
-        if unused is None:
-            unknown.append(record.cobot_id)
-        elif record.cobot_id in used_a_pass:
-            used.append(record.cobot_id)
-        elif synced_at is None or synced_at < now - TIME_PASS_STALE_AFTER:
-            stale.append((synced_at or now - timedelta(days=3650), record.cobot_id))
-    return unknown + used + [cobot_id for _, cobot_id in sorted(stale)]
-
-
 # --- step 2: reconcile the local rows ----------------------------------------------------------------
 def sync_apply(*, space: Space, fetched: dict) -> dict:
     """Reconcile the mirror with what `sync_fetch` saw; store and return the counts."""
@@ -218,15 +61,23 @@ def sync_apply(*, space: Space, fetched: dict) -> dict:
     with transaction.atomic():
         context = _Context(space=space, started=started, today=space_today(space, started), errors=errors)
         plans = _plans_reconcile(context, fetched["plans"])
-        memberships = _memberships_reconcile(context, plans, fetched)
-        tokens = _tokens_reconcile(context, fetched["tokens"])
-        bookings = _bookings_reconcile(context, fetched["bookings"], fetched["window"])
+        # A part Cobot did not answer counts nothing (None) and changes nothing: it is tried again next run.
+        memberships = _memberships_reconcile(context, plans, fetched) if fetched["listed_ids"] is not None else None
+        tokens = _tokens_reconcile(context, fetched["tokens"]) if fetched["tokens"] is not None else None
+        bookings = (
+            _bookings_reconcile(context, fetched["bookings"], fetched["window"])
+            if fetched["bookings"] is not None
+            else None
+        )
         counts = {"memberships": memberships, "plans": plans.counts, "checkin_tokens": tokens, "bookings": bookings}
+        outcomes = fetched["outcomes"]
+        feature_outcomes_record(space=space, outcomes=outcomes)
         result = {
             "changed_rows": _changed_rows(**counts),
             **counts,
             "time_passes": {"refreshed": len(fetched["passes"]), "pending": fetched["passes_pending"]},
             "subscriptions": fetched["subscriptions"],
+            "parts_failed": sorted(part for part, error in outcomes.items() if error is not None),
             "skipped_changed_meanwhile": context.skipped,
             "errors": errors[:MAX_ERRORS_KEPT],
             "error_count": len(errors),
@@ -265,11 +116,12 @@ class _Context:
 
 
 def _changed_rows(*, memberships, plans, checkin_tokens, bookings) -> int:
+    memberships = memberships or {}
     return (
         sum(plans.values())
-        + memberships["created"] + memberships["updated"] + memberships["ended"]
-        + sum(checkin_tokens.values())
-        + sum(bookings.values())
+        + sum(memberships.get(key, 0) for key in ("created", "updated", "ended"))
+        + sum((checkin_tokens or {}).values())
+        + sum((bookings or {}).values())
     )  # fmt: skip
 
 
@@ -278,10 +130,12 @@ class _Plans:
         self.local, self.counts = local, counts
 
 
-def _plans_reconcile(context: _Context, rows: list) -> _Plans:
+def _plans_reconcile(context: _Context, rows: list | None) -> _Plans:
     space = context.space
     counts = {"created": 0, "updated": 0, "inactive": 0}
     local = {p.cobot_id: p for p in Plan.objects.select_for_update().filter(space=space)}
+    if rows is None:  # Cobot's plan list failed: members still get their plan from their own copy
+        return _Plans(local, counts)
     seen = set()
     for row in rows:
         try:

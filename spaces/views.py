@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accessbridge.tenancy import administered_spaces, space_for_admin_or_404
 from accessbridge.work import work_retry
-from spaces import admins, selectors, services
+from spaces import admins, disconnect, selectors, services
 from spaces.cobot.accounts import PROVIDER_ID, cobot_account, cobot_user_ids, cobot_user_token
 from spaces.embedded import admin_page_sections_render, framed_by_cobot, member_page_sections_render
 from spaces.forms import DeliveryRetryForm, SpaceConnectForm, SpaceConnectTokenForm
@@ -122,10 +122,13 @@ def space_disconnect(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     if request.method == "GET":
         return render(request, "spaces/space_disconnect.html", {"space": space})
-    problems = services.space_disconnect(space=space)
+    problems = disconnect.space_disconnect(space=space)
     for problem in problems:
         messages.warning(request, problem)
-    messages.success(request, f"{space} is disconnected from Cobot. Its history stays here.")
+    if problems:
+        messages.warning(request, f"{space} is disconnected here, but not everything at Cobot could be undone: see above.")
+    else:
+        messages.success(request, f"{space} is disconnected from Cobot. Its history stays here.")
     return redirect("space_detail", space.subdomain)
 
 

@@ -22,6 +22,7 @@ from spaces.models import (
     Booking,
     CheckInToken,
     CobotSubscription,
+    FeatureProblem,
     InboundDelivery,
     Membership,
     NavigationLink,
@@ -40,6 +41,7 @@ def one_of_each(space_a, alice):
     CheckInToken.objects.create(space=space_a, membership=member, membership_cobot_id="m1", token="usr_123456789")
     CobotSubscription.objects.create(space=space_a, event="confirmed_membership")
     NavigationLink.objects.create(space=space_a, section="members", label="Doors", iframe_url="https://x.example/")
+    FeatureProblem.objects.create(space=space_a, feature="bookings", missing_scope="read_bookings", error="HTTP 403")
     InboundDelivery.objects.create(source="cobot", space=space_a, event="confirmed_membership", dedupe_key="d1")
     connection = LockConnection.objects.create(
         space=space_a, vendor="smartlock", name="Locks", credentials={"api_token": "sl-secret-token-123"}

@@ -71,3 +71,9 @@ def test_check_deploy_is_clean_with_production_values():
 def test_it_runs_locally_with_nothing_set():
     result = manage("check", env={"ACCESSBRIDGE_DATA_DIR": "/tmp/accessbridge-settings-test"})
     assert result.returncode == 0, result.stderr
+
+
+def test_cobot_scopes_without_read_user_stop_the_start():
+    result = manage("check", env={"COBOT_SCOPES": "read_memberships read_plans"})
+    assert result.returncode != 0 and "COBOT_SCOPES must include read_user" in result.stderr
+    assert manage("check", env={"COBOT_SCOPES": "read_user read_memberships"}).returncode == 0

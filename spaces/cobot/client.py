@@ -21,14 +21,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "Cobot"
 
-# What a space-bound token must be allowed to do for the features here (cobot-api.md, API 1 scopes
-# plus API 2's write_check_ins). A member signing in to a framed page only needs read_user.
-SPACE_SCOPES = (
-    "read", "read_user", "read_memberships", "read_plans", "read_time_passes", "read_bookings",
-    "read_resources", "read_check_ins", "checkin", "checkin_tokens", "read_custom_fields",
-    "read_subscriptions", "write_subscriptions", "navigation", "write_check_ins",
-)  # fmt: skip
-MEMBER_SCOPES = ("read_user",)
 # A Cobot subdomain as we accept it anywhere (forms, connect, framed pages' authorize host).
 SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # Cobot allows about 60 requests/min per user and answers 429 with Retry-After: a short pause is
@@ -142,9 +134,16 @@ def _token_log_url(tail: str = "") -> str:
 
 
 def access_token_scopes(*, token: str) -> set[str] | None:
-    # GET {site}/api/access_tokens/<token> → {scope: [...]}; None when Cobot does not say
+    # GET {site}/api/access_tokens/<token> → {scope: [...]}; None when Cobot does not say. It only tells
+    # which features will lack a scope, so a Cobot that does not answer it (404, 5xx) does not stop us.
     url = site_url(f"api/access_tokens/{quote(token, safe='')}")
-    info = _object(cobot_request(None, "GET", url, token=token, log_url=_token_log_url()))
+    try:
+        info = _object(cobot_request(None, "GET", url, token=token, log_url=_token_log_url()))
+    except ServiceError as exc:
+        if exc.status == 401:
+            raise
+        logger.info("Cobot's token inspection did not answer: %s", exc)
+        return None
     scope = info.get("scope")
     if isinstance(scope, str):
         return set(scope.split())
@@ -388,6 +387,12 @@ def _api2_detail(exc: ServiceError) -> str:
     if isinstance(errors, list):
         return "; ".join(str(e.get("detail") or e.get("title") or "") for e in errors if isinstance(e, dict)).strip("; ")
     return ""
+
+
+def refusal_message(exc: ServiceError) -> str:
+    """Cobot's own words for a refused request (API 1 answers with Rails-style errors), else the error."""
+    detail = _api1_detail(exc)
+    return f"{SERVICE} answered HTTP {exc.status}: {detail}" if detail else str(exc)
 
 
 def _api1_detail(exc: ServiceError) -> str:

@@ -3,9 +3,10 @@
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
+from django.conf import settings
 
 from spaces.cobot.accounts import MEMBER_PURPOSE, PROVIDER_ID, PURPOSE_STATE_KEY
-from spaces.cobot.client import MEMBER_SCOPES, SPACE_SCOPES
+from spaces.cobot.features import MEMBER_SCOPES
 from spaces.cobot.views import CobotOAuth2Adapter
 
 
@@ -23,7 +24,7 @@ class CobotProvider(OAuth2Provider):
 
     def get_default_scope(self):
         # Admins sign in to connect spaces: the space-bound token inherits exactly these scopes.
-        return list(SPACE_SCOPES)
+        return list(settings.COBOT_SCOPES)
 
     def get_scope_from_request(self, request):
         # A member signing in to a framed member page is only identified, never given admin scopes.

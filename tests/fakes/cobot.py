@@ -144,6 +144,10 @@ class CobotFake(FakeServer):
         # cobot-api.md: a token whose membership ended "may answer 204 with an empty body (unverified)".
         # Replace with e.g. Response(422, {"errors": [{"detail": "..."}]}) to test the other reading.
         self.inactive_check_in_response = Response(204)
+        # A Cobot that differs from ours in small ways: endpoints it lacks, fields its listings leave out.
+        # (An event it does not offer: remove the name from webhook_events; creating it answers 422.)
+        self._removed: list[tuple[str, re.Pattern]] = []
+        self.navigation_links_listed_without: tuple[str, ...] = ()
         self._codes: dict[str, tuple[str, str | None]] = {}  # code → (token, PKCE challenge)
         self._authorizing_token: str | None = None
         self._frozen_now: datetime | None = None
@@ -198,6 +202,18 @@ class CobotFake(FakeServer):
     def memberships_limit(self, per_minute: int | None) -> None:
         """Extra per-user limit on GET /api/memberships (Cobot: 6/min). None turns it off."""
         self._limits["memberships"] = per_minute
+
+    def endpoint_remove(self, method: str, path_regex: str) -> None:
+        """From now on `method` on a path matching `path_regex` (searched) answers 404, as if this Cobot lacked it."""
+        with self.lock:
+            self._removed.append((method.upper(), re.compile(path_regex)))
+
+    def _respond(self, request: RecordedRequest) -> Response:
+        with self.lock:
+            if any(method == request.method and rx.search(request.path) for method, rx in self._removed):
+                self.requests.append(request)
+                return _json(404, {"error": "not found"})
+        return super()._respond(request)
 
     def calls(self, method: str, path_regex: str) -> int:
         return len(self.requests_to(method, path_regex))
@@ -892,7 +908,8 @@ class CobotFake(FakeServer):
         return Response(204)
 
     def _list_navigation_links(self, call: _Call) -> Response:
-        return _json(200, list(call.space.navigation_links.values()))
+        omitted = self.navigation_links_listed_without
+        return _json(200, [{k: v for k, v in link.items() if k not in omitted} for link in call.space.navigation_links.values()])
 
     def _create_navigation_link(self, call: _Call) -> Response:
         params = call.params()

@@ -142,6 +142,26 @@ def test_it_creates_lists_and_deletes_navigation_links(cobot):
     assert api(cobot, "GET", path).json() == []
 
 
+def test_it_can_differ_from_our_cobot_in_small_ways(cobot):
+    """The switches end-to-end tests use: an event not offered, an endpoint missing, a leaner listing."""
+    cobot.webhook_events.discard("membership_added_time_passes")
+    hook = {"event": "membership_added_time_passes", "callback_url": "https://bridge.example/hooks/x"}
+    r = api(cobot, "POST", "/spaces/harbour/api/subscriptions", json=hook)
+    assert r.status_code == 422 and r.json()["errors"] == {"event": ["is not included in the list"]}
+
+    cobot.endpoint_remove("GET", r"/api/work_sessions$")
+    cobot.endpoint_remove("GET", r"^/api/access_tokens/[^/]+$")
+    assert api(cobot, "GET", "/spaces/harbour/api/work_sessions", params={"from": "2026/11/01", "to": "2026/11/02"}).status_code == 404
+    assert api(cobot, "GET", f"/api/access_tokens/{ALICE}").status_code == 404
+    assert api(cobot, "DELETE", f"/api/access_tokens/{CHARLIE}", token=CHARLIE).status_code == 204  # DELETE is still there
+
+    link = {"section": "members", "label": "Doors", "iframe_url": "https://bridge.example/embed/member"}
+    created = api(cobot, "POST", "/spaces/harbour/api/navigation_links", json=link).json()
+    cobot.navigation_links_listed_without = ("url",)
+    (listed,) = api(cobot, "GET", "/spaces/harbour/api/navigation_links").json()
+    assert "url" not in listed and listed["user_url"] == created["user_url"]
+
+
 def test_it_exchanges_a_code_once(cobot):
     code = cobot.issue_code(ALICE)
     form = {"grant_type": "authorization_code", "code": code, "client_id": "ab", "client_secret": "shh"}

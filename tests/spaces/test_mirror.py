@@ -225,7 +225,7 @@ def test_a_401_for_a_token_that_a_reconnect_replaced_is_retried_not_a_reconnect(
 
 def test_a_401_after_a_disconnect_leaves_the_space_disconnected(connected, harbour):
     from spaces.cobot import client as cobot_client
-    from spaces.services import space_disconnect
+    from spaces.disconnect import space_disconnect
 
     held = Space.objects.get(pk=connected.pk)
     space_disconnect(space=connected)

@@ -10,7 +10,7 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.urls import reverse
 
 from spaces.cobot.accounts import cobot_user_token
-from spaces.cobot.client import SPACE_SCOPES
+from spaces.cobot.features import DEFAULT_SCOPES
 from spaces.models import Space, SpaceAdmin
 
 COBOT = "https://cobot.test"
@@ -52,7 +52,7 @@ def test_it_sends_the_browser_to_cobot_with_pkce(client, oauth):
     assert query["redirect_uri"] == "http://testserver/accounts/cobot/login/callback/"
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) >= 43
-    assert set(query["scope"].split()) == set(SPACE_SCOPES)
+    assert set(query["scope"].split()) == set(DEFAULT_SCOPES)
     assert query["state"]
 
 
@@ -61,7 +61,7 @@ def test_it_signs_a_cobot_user_in_and_keeps_the_token_encrypted(client, oauth):
     with responses.RequestsMock() as cobot:
         token_call = cobot.post(
             f"{COBOT}/oauth/access_token",
-            json={"access_token": "user-token-1", "token_type": "bearer", "scope": " ".join(SPACE_SCOPES)},
+            json={"access_token": "user-token-1", "token_type": "bearer", "scope": " ".join(DEFAULT_SCOPES)},
         )
         profile_call = cobot.get(f"{COBOT}/api/user", json=PROFILE)
         response = callback(client, code="the-code", state=query["state"])
@@ -228,3 +228,68 @@ def test_the_refresh_token_is_stored_encrypted_too(client, oauth):
         callback(client, code="the-code", state=query["state"])
     stored = SocialToken.objects.get().token_secret
     assert stored != "refresh-1" and decrypt_str(stored.removeprefix("fernet:")) == "refresh-1"
+
+
+# --- the scopes asked for are a setting; Cobot refusing one is explained (issue 18) -------------------
+def test_the_scopes_asked_for_come_from_the_cobot_scopes_setting(client, oauth, settings):
+    settings.COBOT_SCOPES = ["read_user", "read_memberships", "write_subscriptions"]
+    _, query = start(client)
+    assert sorted(query["scope"].split()) == ["read_memberships", "read_user", "write_subscriptions"]
+
+
+def assert_framable_by_cobot(response):
+    assert response["Content-Security-Policy"] == "frame-ancestors https://*.cobot.test https://cobot.test"
+    assert "X-Frame-Options" not in response
+
+
+def test_a_scope_cobot_refuses_lands_on_a_page_naming_the_setting(client, oauth, settings):
+    settings.COBOT_SCOPES = ["read_user", "read_bookings"]
+    _, query = start(client)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as cobot:
+        response = callback(
+            client, error="invalid_scope", error_description="Unknown scope: read_bookings", state=query["state"]
+        )
+        assert len(cobot.calls) == 0
+    assert response.status_code == 401
+    body = response.content.decode()
+    assert "Cobot did not let you sign in" in body and "<code>invalid_scope</code>" in body
+    assert "Unknown scope: read_bookings" in body
+    assert "<code>read_user</code> <code>read_bookings</code>" in body and "<code>COBOT_SCOPES</code>" in body
+    assert_framable_by_cobot(response)  # a framed page's sign-in ends here too
+    assert not SocialAccount.objects.exists()
+
+
+def test_a_framed_member_sign_in_refused_by_cobot_is_readable_in_the_frame(client, oauth):
+    Space.objects.create(subdomain="harbour", name="Harbour Works")
+    _, query = start(client, purpose="member", cobot_subdomain="harbour")
+    response = callback(client, error="invalid_scope", state=query["state"])
+    assert response.status_code == 401
+    body = response.content.decode()
+    assert "<code>invalid_scope</code>" in body and "<code>read_user</code>" in body
+    assert "COBOT_SCOPES" not in body  # the member sign-in asks for read_user only: no setting changes that
+    assert "frameHeight" in body  # sizes Cobot's iframe like the framed pages
+    assert_framable_by_cobot(response)
+
+
+def test_any_other_oauth_error_is_named_without_the_scope_advice(client, oauth):
+    _, query = start(client)
+    response = callback(client, error="server_error", error_description="<b>down</b>", state=query["state"])
+    body = response.content.decode()
+    assert "<code>server_error</code>" in body and "&lt;b&gt;down&lt;/b&gt;" in body
+    assert "COBOT_SCOPES" not in body
+
+
+def test_an_oauth_error_with_a_forged_state_gets_the_plain_error_page(client, oauth):
+    start(client)
+    response = callback(client, error="invalid_scope", state="forged")
+    assert response.status_code == 401
+    assert b"Third-Party Login Failure" in response.content and b"invalid_scope" not in response.content
+
+
+def test_the_readme_says_what_each_default_scope_enables():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("### Cobot scopes") :]
+    for scope in DEFAULT_SCOPES:
+        assert f"| `{scope}` |" in table, scope

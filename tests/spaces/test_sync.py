@@ -17,7 +17,8 @@ from spaces.cobot import client as cobot_client
 from spaces.cobot.records import cobot_datetime
 from spaces.mirror import SUBSCRIBED_EVENTS
 from spaces.models import Booking, CheckInToken, CobotSubscription, Membership, Plan, Space
-from spaces.sync import TIME_PASS_REFRESHES_PER_SYNC, space_sync, sync_apply, sync_fetch
+from spaces.sync import space_sync, sync_apply
+from spaces.sync_fetch import TIME_PASS_REFRESHES_PER_SYNC, sync_fetch
 from spaces.tasks import space_sync_task, spaces_sync_all
 from tests.fakes.base import Response
 from tests.spaces.conftest import webhook_post
@@ -290,7 +291,7 @@ def test_the_sync_repairs_subscriptions_cobot_deactivated_or_lost(space, harbour
 
     result = sync(space)
     kept = len(SUBSCRIBED_EVENTS) - 2
-    assert result["subscriptions"] == {"kept": kept, "created": 2, "deleted": 1}
+    assert result["subscriptions"] == {"kept": kept, "created": 2, "deleted": 1, "refused": 0}
     assert len(harbour.requests) == result["cobot_calls"] == FIXED_CALLS + 3
     active = [s for s in at_cobot.subscriptions.values() if s["active"]]
     assert sorted(s["event"] for s in active) == sorted(SUBSCRIBED_EVENTS) and len(at_cobot.subscriptions) == len(active)
@@ -299,7 +300,7 @@ def test_the_sync_repairs_subscriptions_cobot_deactivated_or_lost(space, harbour
     )
 
     again = sync(space)
-    assert again["subscriptions"] == {"kept": len(SUBSCRIBED_EVENTS), "created": 0, "deleted": 0}
+    assert again["subscriptions"] == {"kept": len(SUBSCRIBED_EVENTS), "created": 0, "deleted": 0, "refused": 0}
     assert len(harbour.requests) == FIXED_CALLS
 
 
@@ -308,9 +309,12 @@ def test_a_subscription_list_cobot_refuses_does_not_stop_the_sync(space, harbour
     harbour.force(Response(403, {"error": "insufficient_scope"}), path="/api/subscriptions$")
     result = sync(space)
     assert result["memberships"]["created"] == 2
-    assert not result["ok"] and "webhook subscriptions: HTTP 403" in result["errors"][0]
+    assert not result["ok"] and "subscriptions: HTTP 403" in result["errors"][0]
+    assert result["parts_failed"] == ["subscriptions"]
     space.refresh_from_db()
     assert space.status == "active"
+    problem = space.feature_problems.get()
+    assert problem.feature == "subscriptions" and problem.missing_scope == "read_subscriptions write_subscriptions"
 
 
 # --- the space's time zone -----------------------------------------------------------------------------------

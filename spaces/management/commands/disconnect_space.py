@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from spaces.disconnect import space_disconnect
 from spaces.management.space_argument import space_from_argument
-from spaces.services import space_disconnect
 
 
 class Command(BaseCommand):
