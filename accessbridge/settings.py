@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from accessbridge.env import database_from_url, env_bool, env_int, env_list, env_str, env_url
+from accessbridge.env import database_from_url, env_bool, env_fernet_keys, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ACCESSBRIDGE_DATA_DIR", str(BASE_DIR / "data")))
@@ -28,7 +28,7 @@ if PRODUCTION and not ACCESSBRIDGE_BASE_URL.startswith("https://"):
     raise ImproperlyConfigured("ACCESSBRIDGE_BASE_URL must be an https:// URL in production.")
 
 # Fernet keys, newest first; older keys only decrypt (rotation). Local runs get a fixed dev key.
-ACCESSBRIDGE_ENCRYPTION_KEYS = env_list(
+ACCESSBRIDGE_ENCRYPTION_KEYS = env_fernet_keys(
     "ACCESSBRIDGE_ENCRYPTION_KEYS",
     ["bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ="],
     required=PRODUCTION,
@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accessbridge.middleware.DecryptionErrorMiddleware",
 ]
 
 if PRODUCTION:
