@@ -5,7 +5,9 @@ With DEBUG=false the production variables are required and checked by name at st
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from accessbridge.env import database_from_url, env_bool, env_fernet_keys, env_int, env_list, env_str, env_url
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accessbridge.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -181,6 +184,27 @@ if PRODUCTION:
     SESSION_COOKIE_SAMESITE = "None"
     CSRF_COOKIE_SAMESITE = "None"
     CSRF_TRUSTED_ORIGINS = [ACCESSBRIDGE_BASE_URL]
+# Content-Security-Policy on every response (django-csp): our own scripts and styles only (an inline
+# script needs `nonce="{{ request.csp_nonce }}"`), no framing except the pages framed in Cobot, which
+# replace frame-ancestors with the space's Cobot origins (spaces.embedded.framed_by_cobot). Forms may
+# post on to Cobot: "Sign in with Cobot" answers with a redirect to its OAuth page (site or space host).
+_COBOT_ORIGINS = [
+    f"{parts.scheme}://{parts.netloc}"
+    for parts in (urlsplit(COBOT_SITE_URL), urlsplit(COBOT_SPACE_URL_TEMPLATE.replace("{subdomain}", "*")))
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF, *dict.fromkeys(_COBOT_ORIGINS)],
+        "frame-ancestors": [NONE],
+    }
+}
+
 SILENCED_SYSTEM_CHECKS = ["security.W021"] if PRODUCTION and not SECURE_HSTS_PRELOAD else []
 
 # Task queue (django-q2). ORM broker by default; Redis when REDIS_URL is set.

@@ -71,7 +71,8 @@ def framed_by_cobot(view):
     """Let only the space's Cobot origins frame this view (CSP frame-ancestors instead of DENY).
 
     The wrapped view sets `request.framing_space` once it knows the space; without it (e.g. a 404
-    for an unknown space) the response keeps the site-wide X-Frame-Options: DENY.
+    for an unknown space) the response keeps the site-wide X-Frame-Options: DENY and frame-ancestors
+    'none'. The rest of the site-wide policy (settings.CONTENT_SECURITY_POLICY) applies as it is.
     """
 
     @wraps(view)
@@ -79,8 +80,8 @@ def framed_by_cobot(view):
         request.framing_space = None
         response = view(request, *args, **kwargs)
         if request.framing_space is not None:
-            origins = " ".join(cobot_frame_origins(request.framing_space))
-            response["Content-Security-Policy"] = f"frame-ancestors {origins}"
+            # Read by django-csp's middleware (csp.decorators.csp_replace sets the same attribute).
+            response._csp_replace = {"frame-ancestors": cobot_frame_origins(request.framing_space)}
             response.xframe_options_exempt = True
         return response
 
