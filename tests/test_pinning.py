@@ -102,7 +102,7 @@ def test_the_request_goes_to_the_checked_address_not_to_a_second_answer(dns):
             rebound.close()
 
 
-def test_a_the_keys_gateway_name_rebound_to_loopback_reaches_nothing(dns, loopback):
+def test_a_gateway_name_rebound_to_loopback_reaches_nothing_there(dns, loopback):
     """The attack from the issue: a LAN address when checked, 127.0.0.1 when connected."""
     from locks.vendors.thekeys.client import GatewayClient
 
