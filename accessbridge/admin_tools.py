@@ -10,7 +10,8 @@ from accessbridge.work import work_retry
 
 
 def pretty_json(value) -> str:
-    return format_html("<pre style='white-space:pre-wrap;max-width:60rem'>{}</pre>", json.dumps(value, indent=2, default=str))
+    # A class, not a style attribute: the Content-Security-Policy allows styles from our own files only.
+    return format_html('<pre class="pretty-json">{}</pre>', json.dumps(value, indent=2, default=str))
 
 
 def masked(value) -> str:

@@ -46,6 +46,28 @@ def env_list(name: str, default: list[str] | None = None, *, required: bool = Fa
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_fernet_keys(name: str, default: list[str], *, required: bool = False) -> list[str]:
+    """A comma-separated list of Fernet keys, each checked now: a bad key stops the start, not the first write."""
+    return fernet_keys_check(name, env_list(name, default, required=required))
+
+
+def fernet_keys_check(name: str, keys: list[str]) -> list[str]:
+    from cryptography.fernet import Fernet
+
+    if not keys:
+        raise ImproperlyConfigured(f"{name} is empty.")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"{name}: key {position} of {len(keys)} is not a valid Fernet key (32 url-safe base64-encoded "
+                "bytes; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
+            ) from None
+    return keys
+
+
 def env_url(name: str, default: str = "", *, required: bool = False) -> str:
     from urllib.parse import urlsplit
 

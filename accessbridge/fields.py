@@ -11,8 +11,9 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from accessbridge.env import fernet_keys_check
 
 
 class DecryptionError(Exception):
@@ -21,19 +22,9 @@ class DecryptionError(Exception):
 
 @lru_cache(maxsize=8)
 def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
-    if not keys:
-        raise ImproperlyConfigured("ACCESSBRIDGE_ENCRYPTION_KEYS is empty.")
-    fernets = []
-    for position, key in enumerate(keys, start=1):
-        try:
-            fernets.append(Fernet(key.encode()))
-        except (ValueError, TypeError):
-            raise ImproperlyConfigured(
-                f"ACCESSBRIDGE_ENCRYPTION_KEYS: key {position} is not a valid Fernet key "
-                "(32 url-safe base64-encoded bytes; make one with "
-                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
-            ) from None
-    return MultiFernet(fernets)
+    # Settings checked the keys at start; tests and shells that change them are checked here.
+    fernet_keys_check("ACCESSBRIDGE_ENCRYPTION_KEYS", list(keys))
+    return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
 def fernet() -> MultiFernet:
@@ -128,3 +119,33 @@ def reencrypt(token: str) -> str:
         return fernet().rotate(token.encode()).decode()
     except InvalidToken:
         raise DecryptionError("A stored secret could not be decrypted for rotation.") from None
+
+
+ENCRYPTED_FIELDS = (EncryptedTextField, EncryptedJSONField)
+
+
+def stored_secrets_unreadable() -> list[str]:
+    """The tables (model labels) where the current keys cannot read a stored secret.
+
+    One row per table that has an encrypted field, whichever app it belongs to, so a new model is covered
+    the day it is added. A wrong key breaks every row alike, so one row is enough to tell.
+    """
+    from django.apps import apps
+    from django.db.models import Q
+    from django.db.models.functions import Length
+
+    unreadable = []
+    for model in apps.get_models():
+        names = [f.attname for f in model._meta.concrete_fields if isinstance(f, ENCRYPTED_FIELDS)]
+        if not names:
+            continue
+        # Ciphertext takes no lookups but its length does: find a row that holds a secret.
+        lengths = {f"_secret_{name}_length": Length(name) for name in names}
+        holds_one = Q()
+        for alias in lengths:
+            holds_one |= Q(**{f"{alias}__gt": 0})
+        try:
+            model._base_manager.annotate(**lengths).filter(holds_one).values_list(*names).first()
+        except DecryptionError:
+            unreadable.append(model._meta.label)
+    return unreadable

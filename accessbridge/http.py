@@ -3,6 +3,8 @@
 Every call to Cobot or a vendor goes through `http_request`. Network failures and error answers
 become `ServiceError`, classified so that the work runner knows what to do:
 transient (retry with backoff, honouring Retry-After), auth (reconnect needed: wait), permanent.
+A call to a host someone typed in passes an `address_check`: the host is then resolved once, every
+address checked, and the checked address connected to (accessbridge.pinning), never a second lookup.
 """
 
 import email.utils
@@ -15,6 +17,7 @@ import requests
 from django.conf import settings
 
 from accessbridge.logging import mask_secrets
+from accessbridge.pinning import AddressCheck, UnresolvableHost, pinned_session_build, pinned_target
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +137,17 @@ def session() -> requests.Session:
     return _session
 
 
+_pinned_session: requests.Session | None = None
+
+
+def pinned_session() -> requests.Session:
+    """The session for calls pinned to a checked address (its own pools: keyed by IP and server name)."""
+    global _pinned_session
+    if _pinned_session is None:
+        _pinned_session = pinned_session_build(user_agent=settings.HTTP_USER_AGENT)
+    return _pinned_session
+
+
 def http_request(
     method: str,
     url: str,
@@ -143,20 +157,26 @@ def http_request(
     ok_statuses: tuple[int, ...] = (),
     allow_redirects: bool = False,
     log_url: str | None = None,
+    address_check: AddressCheck | None = None,
     **kwargs,
 ) -> requests.Response:
     """Send one request; return the response for 2xx (and `ok_statuses`), else raise ServiceError.
 
     `service` names the other side in messages ("Cobot", "SmartLock"). Redirects are not followed
     by default: a token must not be replayed to wherever a Location header points. `log_url` is what
-    logs show instead of `url` when the caller knows the URL holds a secret.
+    logs show instead of `url` when the caller knows the URL holds a secret. With `address_check`, the
+    request goes to an address that passed it (whatever the check raises propagates), never redirected.
     """
     if timeout is None:
         timeout = default_timeout()
     if isinstance(timeout, Timeout):
         timeout = timeout.as_tuple()
     try:
-        response = session().request(method, url, timeout=timeout, allow_redirects=allow_redirects, **kwargs)
+        response = _send(
+            method, url, timeout=timeout, allow_redirects=allow_redirects, address_check=address_check, **kwargs
+        )
+    except UnresolvableHost as exc:
+        raise ServiceError(str(exc), kind=TRANSIENT, service=service) from None
     except requests.Timeout:
         raise ServiceError(f"no answer within {timeout[1]:g} s", kind=TRANSIENT, service=service) from None
     except requests.ConnectionError:
@@ -173,6 +193,16 @@ def http_request(
     message = f"HTTP {status}" + (f": {detail}" if detail else "")
     logger.info("%s %s → %s (%s)", method, _redact(log_url or url), status, kind)
     raise ServiceError(message, kind=kind, status=status, retry_after=retry_after, response=response, service=service)
+
+
+def _send(method, url, *, timeout, allow_redirects, address_check, **kwargs) -> requests.Response:
+    if address_check is None:
+        return session().request(method, url, timeout=timeout, allow_redirects=allow_redirects, **kwargs)
+    if allow_redirects:
+        raise ValueError("a call pinned to a checked address never follows redirects")
+    target, host = pinned_target(url, address_check=address_check)
+    headers = {**(kwargs.pop("headers", None) or {}), "Host": host}
+    return pinned_session().request(method, target, headers=headers, timeout=timeout, allow_redirects=False, **kwargs)
 
 
 def _redact(url: str) -> str:

@@ -5,10 +5,12 @@ With DEBUG=false the production variables are required and checked by name at st
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from accessbridge.env import database_from_url, env_bool, env_int, env_list, env_str, env_url
+from accessbridge.env import database_from_url, env_bool, env_fernet_keys, env_int, env_list, env_str, env_url
 from spaces.cobot.features import DEFAULT_SCOPES  # plain Python: no app is loaded by this
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +31,7 @@ if PRODUCTION and not ACCESSBRIDGE_BASE_URL.startswith("https://"):
     raise ImproperlyConfigured("ACCESSBRIDGE_BASE_URL must be an https:// URL in production.")
 
 # Fernet keys, newest first; older keys only decrypt (rotation). Local runs get a fixed dev key.
-ACCESSBRIDGE_ENCRYPTION_KEYS = env_list(
+ACCESSBRIDGE_ENCRYPTION_KEYS = env_fernet_keys(
     "ACCESSBRIDGE_ENCRYPTION_KEYS",
     ["bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ="],
     required=PRODUCTION,
@@ -70,6 +72,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accessbridge.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -79,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accessbridge.middleware.DecryptionErrorMiddleware",
 ]
 
 if PRODUCTION:
@@ -188,6 +192,27 @@ if PRODUCTION:
     SESSION_COOKIE_SAMESITE = "None"
     CSRF_COOKIE_SAMESITE = "None"
     CSRF_TRUSTED_ORIGINS = [ACCESSBRIDGE_BASE_URL]
+# Content-Security-Policy on every response (django-csp): our own scripts and styles only (an inline
+# script needs `nonce="{{ request.csp_nonce }}"`), no framing except the pages framed in Cobot, which
+# replace frame-ancestors with the space's Cobot origins (spaces.embedded.framed_by_cobot). Forms may
+# post on to Cobot: "Sign in with Cobot" answers with a redirect to its OAuth page (site or space host).
+_COBOT_ORIGINS = [
+    f"{parts.scheme}://{parts.netloc}"
+    for parts in (urlsplit(COBOT_SITE_URL), urlsplit(COBOT_SPACE_URL_TEMPLATE.replace("{subdomain}", "*")))
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF, *dict.fromkeys(_COBOT_ORIGINS)],
+        "frame-ancestors": [NONE],
+    }
+}
+
 SILENCED_SYSTEM_CHECKS = ["security.W021"] if PRODUCTION and not SECURE_HSTS_PRELOAD else []
 
 # Task queue (django-q2). ORM broker by default; Redis when REDIS_URL is set.

@@ -139,15 +139,29 @@ class BookingAdmin(RawReadOnly, admin.ModelAdmin):
 
 @admin.register(CheckInToken)
 class CheckInTokenAdmin(RawReadOnly, admin.ModelAdmin):
+    """A check-in token is a card number or a vendor's person id: masked on every page, never edited here
+    (Cobot holds the tokens; the mirror and the access engine write these rows)."""
+
     list_display = ["masked_token", "membership", "space"]
     list_filter = ["space"]
     search_fields = ["membership__name", "membership_cobot_id"]
     raw_id_fields = ["membership"]
-    readonly_fields = ["raw_pretty", "updated_at"]
+    exclude = ["raw", "token"]
+    readonly_fields = ["masked_token", "raw_pretty", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
 
     @admin.display(description="Token")
     def masked_token(self, obj):
         return masked(obj.token)
+
+    @admin.display(description="Raw record from Cobot")
+    def raw_pretty(self, obj):
+        raw = obj.raw
+        if isinstance(raw, dict) and "token" in raw:
+            raw = {**raw, "token": masked(str(raw["token"]))}
+        return pretty_json(raw)
 
 
 @admin.register(CobotSubscription)

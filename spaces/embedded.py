@@ -74,7 +74,9 @@ def cobot_frame_origins_any() -> list[str]:
 
 def frame_ancestors_allow(response, origins: list[str]) -> None:
     """Only these origins may frame the response (CSP frame-ancestors instead of X-Frame-Options: DENY)."""
-    response["Content-Security-Policy"] = f"frame-ancestors {' '.join(origins)}"
+    # Read by django-csp's middleware (csp.decorators.csp_replace sets the same attribute): the rest of
+    # the site-wide policy stays.
+    response._csp_replace = {"frame-ancestors": origins}
     response.xframe_options_exempt = True
 
 
@@ -82,7 +84,8 @@ def framed_by_cobot(view):
     """Let only the space's Cobot origins frame this view (CSP frame-ancestors instead of DENY).
 
     The wrapped view sets `request.framing_space` once it knows the space; without it (e.g. a 404
-    for an unknown space) the response keeps the site-wide X-Frame-Options: DENY.
+    for an unknown space) the response keeps the site-wide X-Frame-Options: DENY and frame-ancestors
+    'none'. The rest of the site-wide policy (settings.CONTENT_SECURITY_POLICY) applies as it is.
     """
 
     @wraps(view)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accessbridge.webhooks import json_payload_check
 from accessbridge.work import WorkPermanentError, WorkStatus
 
 DeliveryHandler = Callable[..., str | None]
@@ -45,9 +46,12 @@ def delivery_store(
     A repeat of a known key only counts as received again, unless `rearm` (Cobot: deliveries carry
     no id, and processing re-fetches the current state) puts a finished row back in the queue.
     `status=IGNORED` stores an event we don't handle, for the record, without processing it.
+    A payload the database cannot hold raises JSONRejected (a 400 in the webhook views); any other
+    integrity error is ours and propagates: only a clash on the dedupe key is a duplicate.
     """
     from spaces.models import InboundDelivery
 
+    json_payload_check(payload)
     try:
         with transaction.atomic():
             delivery = InboundDelivery.objects.create(
@@ -55,6 +59,8 @@ def delivery_store(
                 source_ref=source_ref, status=status,
             )
     except IntegrityError:
+        if not InboundDelivery.objects.filter(dedupe_key=dedupe_key).exists():
+            raise
         now = timezone.now()
         InboundDelivery.objects.filter(dedupe_key=dedupe_key).update(
             times_received=F("times_received") + 1, received_at=now

@@ -38,7 +38,8 @@ def one_of_each(space_a, alice):
     booking = Booking.objects.create(
         space=space_a, cobot_id="b1", membership=member, resource_cobot_id="r1", starts_at=now, ends_at=now
     )
-    CheckInToken.objects.create(space=space_a, membership=member, membership_cobot_id="m1", token="usr_123456789")
+    CheckInToken.objects.create(space=space_a, membership=member, membership_cobot_id="m1", token="usr_123456789",
+                                raw={"id": "t1", "token": "usr_123456789"})
     CobotSubscription.objects.create(space=space_a, event="confirmed_membership")
     NavigationLink.objects.create(space=space_a, section="members", label="Doors", iframe_url="https://x.example/")
     FeatureProblem.objects.create(space=space_a, feature="bookings", missing_scope="read_bookings", error="HTTP 403")
@@ -74,7 +75,7 @@ def test_every_admin_page_loads(admin_client, one_of_each):
         obj = model.objects.first()
         response = admin_client.get(reverse(f"{info}_change", args=[obj.pk]))
         assert response.status_code == 200, info
-        for secret in (b"sl-secret-token-123", b"share-code-secret", b"tok-a"):
+        for secret in (b"sl-secret-token-123", b"share-code-secret", b"tok-a", b"usr_123456789"):
             assert secret not in response.content, (info, secret)
         if admin.site._registry[model].has_add_permission(_request(admin_client)):
             assert admin_client.get(reverse(f"{info}_add")).status_code == 200, info
@@ -87,3 +88,32 @@ def _request(client):
     request = RequestFactory().get("/")
     request.user = get_user_model().objects.get(username="admin")
     return request
+
+
+def test_a_cobot_social_app_is_refused_and_no_app_secret_is_shown(admin_client):
+    from allauth.socialaccount.models import SocialApp
+
+    add = reverse("admin:socialaccount_socialapp_add")
+    form = {"provider": "cobot", "name": "Cobot", "client_id": "cid", "secret": "cobot-client-secret", "key": ""}
+    response = admin_client.post(add, form)
+    assert response.status_code == 200
+    assert b"configured from COBOT_CLIENT_ID and COBOT_CLIENT_SECRET" in response.content
+    assert b"cobot-client-secret" not in response.content
+    assert not SocialApp.objects.exists()
+
+    legacy = SocialApp.objects.create(provider="cobot", name="Cobot", client_id="cid", secret="cobot-client-secret")
+    change = reverse("admin:socialaccount_socialapp_change", args=[legacy.pk])
+    assert b"cobot-client-secret" not in admin_client.get(change).content
+
+
+def test_another_providers_secret_is_kept_when_its_field_is_left_empty(db):
+    from allauth.socialaccount.models import SocialApp
+
+    from spaces.cobot.admin import SocialAppForm
+
+    app = SocialApp.objects.create(provider="other", name="Other", client_id="oid", secret="other-client-secret")
+    form = SocialAppForm({"provider": "other", "name": "Other", "client_id": "oid", "secret": "", "key": ""}, instance=app)
+    form.fields["provider"].choices = [("other", "Other")]  # only Cobot's provider is installed here
+    assert "other-client-secret" not in str(form["secret"])
+    assert form.is_valid(), form.errors
+    assert form.save().secret == "other-client-secret"

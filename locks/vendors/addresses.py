@@ -6,11 +6,12 @@ own machine, its network or the cloud's metadata service (SSRF).
 - LAN gateways (The Keys): private ranges are what a gateway has, but never loopback, link-local
   (169.254.0.0/16, fe80::/10) or a cloud metadata address.
 
-Both are checked on the resolved addresses right before each request, so a host name pointing at a
-forbidden address (169.254.169.254.nip.io) or an address reported by a vendor's cloud is refused too.
-Residual risk: DNS rebinding. The HTTP library resolves the name again when it connects, so a name
-whose answer changes between our check and that connect could still reach a forbidden address; pinning
-the checked address would need per-request TLS server-name handling that the shared session lacks.
+The clients pass these rules to the shared HTTP session as an address check (accessbridge.pinning): the
+host name is resolved once, right before each request, every address is checked, and the request goes
+to the checked address itself. So a name pointing at a forbidden address (169.254.169.254.nip.io), an
+address reported by a vendor's cloud, and a name whose answer changes between check and connect (DNS
+rebinding) are all refused before a byte is sent. An IPv6 address that carries an IPv4 address (mapped,
+compatible, 6to4, NAT64, Teredo) is judged by that IPv4.
 
 `settings.LOCKS_ALLOW_PRIVATE_HOSTS` (default: DEBUG) lifts both rules, for the stand-ins that tests and
 local runs start on 127.0.0.1 over plain http.
@@ -19,14 +20,12 @@ local runs start on 127.0.0.1 over plain http.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from locks.vendors.base import VendorPermanentError, VendorTransientError
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from accessbridge.pinning import AddressCheck, IPAddress, embedded_ipv4
+from locks.vendors.base import VendorPermanentError
 
 # Instance metadata services outside the link-local range: AWS over IPv6, Alibaba Cloud, Azure's wire server.
 METADATA_ADDRESSES = frozenset(
@@ -38,34 +37,39 @@ def private_hosts_allowed() -> bool:
     return settings.LOCKS_ALLOW_PRIVATE_HOSTS
 
 
-def public_url_check(url: str, *, service: str) -> None:
-    """Raise unless `url` is https and its host resolves to public internet addresses only."""
+def public_url_guard(url: str, *, service: str) -> AddressCheck | None:
+    """Raise unless `url` is https; return the check every address of its host must pass when connecting
+    (None when private hosts are allowed)."""
     if private_hosts_allowed():
-        return
-    parts = urlsplit(url)
-    if parts.scheme != "https":
+        return None
+    if urlsplit(url).scheme != "https":
         raise VendorPermanentError(
             "only https:// addresses can be used (the API token is sent along)", service=service
         )
-    host = parts.hostname or ""
-    for address in _resolve(host, parts.port or 443, service=service):
+
+    def check(host: str, address: IPAddress) -> None:
         if not address_is_public(address):
             raise VendorPermanentError(
                 f"{host} is not a public internet address; AccessBridge calls {service} only on public hosts",
                 service=service,
             )
 
+    return check
 
-def lan_host_check(host: str, port: int, *, service: str) -> None:
-    """Raise if `host` resolves to an address that cannot be a device on the space's network."""
+
+def lan_host_guard(*, service: str) -> AddressCheck | None:
+    """The check every address of a gateway's host must pass when connecting (None: private hosts allowed)."""
     if private_hosts_allowed():
-        return
-    for address in _resolve(host, port, service=service):
+        return None
+
+    def check(host: str, address: IPAddress) -> None:
         reason = device_address_refusal(address)
         if reason:
             raise VendorPermanentError(
                 f"The gateway address {host} is {reason}: it cannot be a gateway.", service=service
             )
+
+    return check
 
 
 def address_is_public(address: IPAddress) -> bool:
@@ -88,17 +92,5 @@ def device_address_refusal(address: IPAddress) -> str:
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
-    # ::ffff:127.0.0.1 is 127.0.0.1; Python 3.11's IPv6 properties do not look through the mapping.
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped or address
-
-
-def _resolve(host: str, port: int, *, service: str) -> set[IPAddress]:
-    if not host:
-        raise VendorPermanentError("the address has no host name", service=service)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise VendorTransientError(f"could not resolve {host}", service=service) from None
-    # An IPv6 scope ("fe80::1%eth0") is not part of the address.
-    return {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
+    # ::ffff:127.0.0.1, ::7f00:1, 2002:7f00:1::, 64:ff9b::7f00:1 are all 127.0.0.1.
+    return embedded_ipv4(address) or address

@@ -56,7 +56,13 @@ Handler = Callable[[RecordedRequest, re.Match], Response]
 
 
 class FakeServer:
-    """Start with `with Server() as s:` (or start()/stop()); `s.url` is its base URL."""
+    """Start with `with Server() as s:` (or start()/stop()); `s.url` is its base URL.
+
+    Set `bind_host` (another loopback address, e.g. 127.0.0.2) or `ssl_context` (https) before starting.
+    """
+
+    bind_host = "127.0.0.1"
+    ssl_context = None
 
     def __init__(self):
         self.requests: list[RecordedRequest] = []
@@ -89,7 +95,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
 
     def start(self) -> FakeServer:
         server = self
@@ -129,7 +135,9 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer((self.bind_host, 0), _Handler)
+        if self.ssl_context:
+            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

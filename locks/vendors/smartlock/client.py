@@ -10,7 +10,7 @@ here, in one place. Answers are parsed strictly: a malformed answer is a vendor 
 from __future__ import annotations
 
 from accessbridge.http import ServiceError, http_request
-from locks.vendors.addresses import public_url_check
+from locks.vendors.addresses import public_url_guard
 from locks.vendors.base import VendorPermanentError, status_only, vendor_error_from
 
 SERVICE = "SmartLock"
@@ -22,7 +22,7 @@ class SmartLockClient:
         self.api_token = api_token
 
     def _request(self, method: str, path: str, *, ok_statuses: tuple[int, ...] = (), **kwargs):
-        public_url_check(self.base_url, service=SERVICE)
+        address_check = public_url_guard(self.base_url, service=SERVICE)
         headers = {"X-Api-Token": self.api_token, "Accept": "application/json"}
         try:
             return http_request(
@@ -31,6 +31,7 @@ class SmartLockClient:
                 service=SERVICE,
                 headers=headers,
                 ok_statuses=ok_statuses,
+                address_check=address_check,
                 **kwargs,
             )
         except ServiceError as exc:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
 
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accessbridge.webhooks import JSONRejected, json_loads_strict
 from locks.vendors.base import VendorEvent, WebhookRejected
 
 SHARED_SECRET_HEADER = "X-Webhook-Secret"
@@ -63,11 +63,13 @@ def _event_object(request: HttpRequest) -> dict:
             if data is None:
                 raise WebhookRejected("form field `event` is missing")
         else:
-            data = json.loads(request.body)
+            data = json_loads_strict(request.body)
             if isinstance(data, dict) and isinstance(data.get("event"), dict | str):
                 data = data["event"]
         if isinstance(data, str):
-            data = json.loads(data)
+            data = json_loads_strict(data)
+    except JSONRejected as exc:
+        raise WebhookRejected(f"event: {exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise WebhookRejected("event is not valid JSON") from None
     if not isinstance(data, dict):

@@ -28,17 +28,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from accessbridge.http import ServiceError, Timeout, http_request
-from locks.vendors.addresses import lan_host_check
+from locks.vendors.addresses import lan_host_guard
 from locks.vendors.base import (
     Deadline,
     DeviceOffline,
     VendorError,
     VendorNotFound,
     VendorPermanentError,
-    VendorTransientError,
     status_only,
     vendor_error_from,
 )
@@ -264,13 +262,6 @@ class GatewayClient:
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, data: dict | None, timeout: Timeout) -> dict:
-        parts = urlsplit(self.base_url)
-        try:
-            lan_host_check(parts.hostname or "", parts.port or 80, service=SERVICE)
-        except VendorTransientError as exc:
-            raise DeviceOffline(
-                f"The gateway at {self.host} is unreachable ({exc.message}).", service=SERVICE
-            ) from None
         if self.deadline is not None:
             left = self.deadline.remaining()
             if left <= 0:
@@ -278,8 +269,11 @@ class GatewayClient:
             timeout = Timeout(connect=min(timeout.connect, left), read=min(timeout.read, left))
         try:
             response = http_request(
-                method, f"{self.base_url}{path}", service=SERVICE, timeout=timeout, data=data
+                method, f"{self.base_url}{path}", service=SERVICE, timeout=timeout, data=data,
+                address_check=lan_host_guard(service=SERVICE),
             )
+        except VendorError:
+            raise  # the address check's refusal, in words already
         except ServiceError as exc:
             if exc.status is None:
                 raise DeviceOffline(

@@ -445,8 +445,9 @@ def test_a_gateway_name_resolving_to_a_forbidden_address_is_never_called(
 
 
 def test_a_gateway_on_the_lan_is_fine(resolves_to):
-    from locks.vendors.addresses import lan_host_check
+    from accessbridge.pinning import pinned_target
+    from locks.vendors.addresses import lan_host_guard
 
     resolves_to["tk-gateway.lan"] = ["192.168.1.50"]
-    for host in ("tk-gateway.lan", "10.0.0.7", "172.16.4.2", "fd12:3456::50"):
-        lan_host_check(host, 80, service="The Keys gateway")
+    for host in ("tk-gateway.lan", "10.0.0.7", "172.16.4.2", "[fd12:3456::50]"):
+        pinned_target(f"http://{host}/lockers", address_check=lan_host_guard(service="The Keys gateway"))
