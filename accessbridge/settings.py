@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accessbridge.framed_cookies.FramedCookiesMiddleware",
     "accessbridge.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,12 +175,14 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-    # Pages framed inside Cobot are cross-site: their cookies must be SameSite=None (and so Secure).
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SESSION_COOKIE_SAMESITE = "None"
-    CSRF_COOKIE_SAMESITE = "None"
     CSRF_TRUSTED_ORIGINS = [ACCESSBRIDGE_BASE_URL]
+# Cookies stay SameSite=Lax (Django's default) except in answers to pages framed inside Cobot, which get
+# SameSite=None; Secure; Partitioned (accessbridge.framed_cookies). Needs https, so production only.
+FRAMED_COOKIES = PRODUCTION
+# Off only to see how a browser without partitioned cookies fares (the framed sign-in fallback).
+FRAMED_COOKIES_PARTITIONED = env_bool("FRAMED_COOKIES_PARTITIONED", True)
 SILENCED_SYSTEM_CHECKS = ["security.W021"] if PRODUCTION and not SECURE_HSTS_PRELOAD else []
 
 # Task queue (django-q2). ORM broker by default; Redis when REDIS_URL is set.
