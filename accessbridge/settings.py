@@ -124,6 +124,10 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
+# A mail that cannot be sent is logged and shown, never a 500 (accessbridge.account_adapter).
+ACCOUNT_ADAPTER = "accessbridge.account_adapter.AccountAdapter"
+# Cobot confirmed the address of whoever signs in with it: no confirmation mail for a Cobot sign-in.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_STORE_TOKENS = True
 SOCIALACCOUNT_PROVIDERS: dict = {
     "cobot": {
