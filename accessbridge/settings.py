@@ -170,6 +170,8 @@ STORAGES = {
 
 # Security: strict by default; framed Cobot pages relax frame-ancestors per view, nothing else.
 X_FRAME_OPTIONS = "DENY"
+# A form posted without its cookie: inside Cobot's frame a framed page with the ways on, not a refused frame.
+CSRF_FAILURE_VIEW = "spaces.embedded_cookies.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
