@@ -56,10 +56,14 @@ def cobot(settings):
     from tests.fakes.cobot import CobotFake
 
     with CobotFake() as fake:
-        settings.COBOT_SITE_URL = fake.url
-        settings.COBOT_API2_URL = fake.api2_url
-        settings.COBOT_SPACE_URL_TEMPLATE = fake.space_url_template
+        cobot_urls_point_to(fake, settings=settings)
         yield fake
+
+
+def cobot_urls_point_to(fake, *, settings) -> None:
+    settings.COBOT_SITE_URL = fake.url
+    settings.COBOT_API2_URL = fake.api2_url
+    settings.COBOT_SPACE_URL_TEMPLATE = fake.space_url_template
 
 
 @pytest.fixture

@@ -1,23 +1,42 @@
 """Set-Cookie inside Cobot's frame: SameSite=None; Secure; Partitioned. At top level: SameSite=Lax, unpartitioned."""
 
+import ast
 from http.cookies import Morsel, SimpleCookie
 
 import pytest
 from django.urls import reverse
 
 from accessbridge.framed_cookies import partitioned_attribute_register
+from tests.test_settings import PRODUCTION, manage
 
 IN_FRAME = {"HTTP_SEC_FETCH_DEST": "iframe", "HTTP_SEC_FETCH_SITE": "cross-site"}
 TOP_LEVEL = {"HTTP_SEC_FETCH_DEST": "document", "HTTP_SEC_FETCH_SITE": "none"}
 
 
+# The cookie settings of production (DEBUG=false), checked against the real ones below; browser tests too.
+PRODUCTION_COOKIE_SETTINGS = {
+    "SESSION_COOKIE_SECURE": True,
+    "CSRF_COOKIE_SECURE": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "CSRF_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "FRAMED_COOKIES": True,
+    "FRAMED_COOKIES_PARTITIONED": True,
+}
+
+
 @pytest.fixture
 def production_cookies(settings, db):
-    """The cookie settings of production (DEBUG=false): Secure, Lax, framed cookies on."""
-    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
-    settings.SESSION_COOKIE_SAMESITE = settings.CSRF_COOKIE_SAMESITE = "Lax"
-    settings.FRAMED_COOKIES = True
-    settings.FRAMED_COOKIES_PARTITIONED = True
+    for name, value in PRODUCTION_COOKIE_SETTINGS.items():
+        setattr(settings, name, value)
+
+
+def test_these_are_the_cookie_settings_of_production():
+    names = ", ".join(PRODUCTION_COOKIE_SETTINGS)
+    code = f"from django.conf import settings; print(repr({{n: getattr(settings, n) for n in '{names}'.split(', ')}}))"
+    result = manage("shell", "-c", code, env=PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout.strip().splitlines()[-1]) == PRODUCTION_COOKIE_SETTINGS, result.stdout
 
 
 def set_cookie_headers(response) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +59,8 @@ Handler = Callable[[RecordedRequest, re.Match], Response]
 class FakeServer:
     """Start with `with Server() as s:` (or start()/stop()); `s.url` is its base URL."""
 
-    def __init__(self):
+    def __init__(self, *, tls: ssl.SSLContext | None = None):
+        self.tls = tls  # serve https with this context (browser tests); plain http without
         self.requests: list[RecordedRequest] = []
         self._routes: list[tuple[str, re.Pattern, Handler]] = []
         self._forced: list[tuple[re.Pattern | None, Response]] = []
@@ -89,7 +91,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> FakeServer:
         server = self
@@ -129,7 +131,12 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server_class = ThreadingHTTPServer
+        if self.tls is not None:
+            from .tls import TLSServerMixin
+
+            server_class = type("TLSThreadingHTTPServer", (TLSServerMixin, ThreadingHTTPServer), {"tls_context": self.tls})
+        self._httpd = server_class(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
