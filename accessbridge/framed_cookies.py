@@ -49,10 +49,30 @@ class FramedCookiesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if settings.FRAMED_COOKIES and response.cookies and request_is_framed(request):
+        if not settings.FRAMED_COOKIES:
+            return response
+        if response.cookies and request_is_framed(request):
             for morsel in response.cookies.values():
                 morsel["samesite"] = "None"
                 morsel["secure"] = True
                 if settings.FRAMED_COOKIES_PARTITIONED:
                     morsel["partitioned"] = True
+        storage_access_activate(request, response)
         return response
+
+
+def storage_access_activate(request, response) -> None:
+    """Storage Access Headers (Chrome 133+, Firefox 147+): once the member allowed our cookies in Cobot's
+    frame ("Allow cookies", document.requestStorageAccess()), keep them allowed on the frame's next loads.
+
+    The browser says `Sec-Fetch-Storage-Access: inactive` when it holds the permission but sent a request
+    without our cookies (the OAuth callback coming back from Cobot, a reload): we ask it to send the
+    request again with them (`retry`; only reads: a POST is never sent twice). A framed page loaded with
+    them (`active`) keeps them for its own requests (`load`). The permission is the browser's, given by
+    the member for AccessBridge inside this Cobot site only; without it the browser sends `none`.
+    """
+    status = request.headers.get("Sec-Fetch-Storage-Access")
+    if status == "inactive" and request.method in ("GET", "HEAD"):
+        response["Activate-Storage-Access"] = "retry; allowed-origin=*"
+    elif status == "active" and request.headers.get("Sec-Fetch-Dest") in FRAMED_FETCH_DESTS:
+        response["Activate-Storage-Access"] = "load"

@@ -115,3 +115,16 @@ def test_local_runs_over_http_keep_djangos_lax_cookies(client, settings, db):
     header = set_cookie_headers(client.get(reverse("account_login"), **IN_FRAME))["csrftoken"]
     assert "SameSite=Lax" in attributes(header)
     assert not {"Secure", "Partitioned"} & attributes(header)
+
+
+def test_a_frame_allowed_our_cookies_is_asked_to_send_a_read_again_with_them(client, production_cookies):
+    inactive = {**IN_FRAME, "HTTP_SEC_FETCH_STORAGE_ACCESS": "inactive"}
+    assert client.get(reverse("account_login"), **inactive)["Activate-Storage-Access"] == "retry; allowed-origin=*"
+    assert "Activate-Storage-Access" not in client.post(reverse("account_login"), **inactive)  # never a POST twice
+
+
+def test_a_framed_page_loaded_with_our_cookies_keeps_them_for_its_own_requests(client, production_cookies):
+    active = {**IN_FRAME, "HTTP_SEC_FETCH_STORAGE_ACCESS": "active"}
+    assert client.get(reverse("account_login"), **active)["Activate-Storage-Access"] == "load"
+    for headers in ({**IN_FRAME, "HTTP_SEC_FETCH_STORAGE_ACCESS": "none"}, IN_FRAME, TOP_LEVEL):
+        assert "Activate-Storage-Access" not in client.get(reverse("account_login"), **headers)

@@ -144,3 +144,36 @@ def test_without_partitioned_cookies_the_frame_says_so_and_a_new_tab_works(
         assert tab.get_by_role("link", name=f"← Back to {harbour.name} on Cobot").get_attribute("href") == harbour.cobot_url
 
     assert gateway_fake.locker(IDENTIFIER).opens == 1
+
+
+def test_without_partitioned_cookies_allow_cookies_lets_the_member_sign_in_inside_cobot(
+    chromium, app_url, cobot, harbour, gateway_fake, settings  # noqa: F811
+):
+    """"Allow cookies for AccessBridge" (document.requestStorageAccess()), then the sign-in round trip through
+    Cobot, the Open and a reload keep the cookies (Storage Access Headers). Chromium's prompt is answered
+    "Allow" through DevTools, as the member would."""
+    from playwright.sync_api import expect
+
+    settings.FRAMED_COOKIES_PARTITIONED = False
+    cobot.authorize_as("tok-ada")
+    with chromium(third_party_cookies=False) as browser:
+        page = browser.new_page()
+        page.goto(cobot_page(cobot, harbour, member_frame_url(app_url, harbour)))
+        frame = page.frame_locator("#accessbridge")
+        expect(frame.get_by_text("Your browser keeps no cookies for AccessBridge inside Cobot")).to_be_visible()
+
+        permission = {"name": "storage-access"}
+        browser.new_cdp_session(page).send(
+            "Browser.setPermission",
+            {"permission": permission, "setting": "granted", "origin": cobot.url, "embeddedOrigin": app_url},
+        )
+        frame.get_by_role("button", name="Allow cookies for AccessBridge").click()
+        expect(frame.locator("#cookie-fallback")).to_be_hidden()
+
+        frame.get_by_role("button", name="Sign in with Cobot").click()
+        frame.get_by_role("button", name="Open").click()
+        expect(frame.get_by_text(f"{DOOR} opened.")).to_be_visible()
+        page.reload()
+        expect(frame.get_by_role("heading", name="Your membership")).to_be_visible()
+
+    assert gateway_fake.locker(IDENTIFIER).opens == 1
