@@ -115,20 +115,29 @@ def test_an_admin_signs_in_inside_cobot_and_stays_signed_in(chromium, app_url, c
         expect(frame.get_by_role("heading", name=re.compile("Harbour Works"))).to_be_visible()
 
 
-def test_without_partitioned_cookies_the_frame_says_so_and_a_new_tab_works(
-    chromium, app_url, cobot, harbour, gateway_fake, settings  # noqa: F811
-):
-    """A browser that keeps no cookie in the frame at all (here: Chromium blocking third-party cookies,
-    the app not marking them Partitioned): the frame offers a new tab, where sign-in and Open work."""
+def member_page_without_cookies(browser, cobot, space, app_url, settings):
+    """The member page inside Cobot where the browser keeps no cookie for the frame (Chromium blocking
+    third-party cookies, the app not marking them Partitioned): it says so. Cobot approves as Ada."""
     from playwright.sync_api import expect
 
     settings.FRAMED_COOKIES_PARTITIONED = False
     cobot.authorize_as("tok-ada")
+    page = browser.new_page()
+    page.goto(cobot_page(cobot, space, member_frame_url(app_url, space)))
+    frame = page.frame_locator("#accessbridge")
+    expect(frame.get_by_text("Your browser keeps no cookies for AccessBridge inside Cobot")).to_be_visible()
+    return page, frame
+
+
+def test_without_partitioned_cookies_the_frame_says_so_and_a_new_tab_works(
+    chromium, app_url, cobot, harbour, gateway_fake, settings  # noqa: F811
+):
+    """A browser that keeps no cookie in the frame at all: the frame offers a new tab, where sign-in and
+    Open work, with a way back to Cobot."""
+    from playwright.sync_api import expect
+
     with chromium(third_party_cookies=False) as browser:
-        page = browser.new_page()
-        page.goto(cobot_page(cobot, harbour, member_frame_url(app_url, harbour)))
-        frame = page.frame_locator("#accessbridge")
-        expect(frame.get_by_text("Your browser keeps no cookies for AccessBridge inside Cobot")).to_be_visible()
+        page, frame = member_page_without_cookies(browser, cobot, harbour, app_url, settings)
 
         # Signing in anyway: a readable, framed page with the same ways on, not a refused frame.
         frame.get_by_role("button", name="Sign in with Cobot").click()
@@ -154,13 +163,8 @@ def test_without_partitioned_cookies_allow_cookies_lets_the_member_sign_in_insid
     "Allow" through DevTools, as the member would."""
     from playwright.sync_api import expect
 
-    settings.FRAMED_COOKIES_PARTITIONED = False
-    cobot.authorize_as("tok-ada")
     with chromium(third_party_cookies=False) as browser:
-        page = browser.new_page()
-        page.goto(cobot_page(cobot, harbour, member_frame_url(app_url, harbour)))
-        frame = page.frame_locator("#accessbridge")
-        expect(frame.get_by_text("Your browser keeps no cookies for AccessBridge inside Cobot")).to_be_visible()
+        page, frame = member_page_without_cookies(browser, cobot, harbour, app_url, settings)
 
         permission = {"name": "storage-access"}
         browser.new_cdp_session(page).send(
