@@ -29,9 +29,10 @@ def cookies_check(request):
 
     Only framed pages' script asks (a `fetch`, so the browser says "empty", not "iframe"): its cookie
     belongs to the frame's jar. After the member allowed cookies, the page asks twice: the first answer
-    sets a cookie the browser now keeps, the second says whether it came back.
+    sets a cookie the browser now keeps, the second says whether it came back. Opened as a page of its
+    own, it keeps the top-level (Lax) cookie: a partitioned one beside it would shadow it.
     """
-    request.cookies_for_frame = True
+    request.cookies_for_frame = request.headers.get("Sec-Fetch-Dest") != "document"
     came_back = settings.CSRF_COOKIE_NAME in request.COOKIES
     return JsonResponse({"cookies": came_back, "csrf_token": get_token(request)})
 

@@ -51,6 +51,9 @@ def test_the_probe_sets_a_cookie_for_the_frame(client, settings, db):
     header = response.cookies["csrftoken"].output(header="")
     assert "SameSite=None" in header and "Partitioned" in header
     assert response["Cache-Control"].startswith("max-age=0")
+    # Typed into the address bar: a top-level page, whose cookie stays Lax.
+    response = client.get(reverse("embedded_cookies_check"), HTTP_SEC_FETCH_DEST="document")
+    assert "SameSite=Lax" in response.cookies["csrftoken"].output(header="")
 
 
 def test_sign_in_posted_without_a_cookie_inside_the_frame_is_a_readable_framed_page(strict_client, space, cobot_app):  # noqa: F811
