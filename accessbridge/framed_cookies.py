@@ -13,6 +13,9 @@ Which request is framed: the browser says so in `Sec-Fetch-Dest` ("iframe" for e
 the frame: the page, its forms, the OAuth redirects back to us). Browsers too old to send Fetch Metadata
 get the framed attributes (SameSite=None worked for them before partitioning existed). A view answering
 a script inside the frame (`fetch` says "empty") marks the request with `cookies_for_frame`.
+
+Where the member allowed our cookies in the frame ("Allow cookies", the Storage Access API), the frame's
+next loads keep them through Storage Access Headers (`storage_access_activate`).
 """
 
 from http.cookies import Morsel
