@@ -7,6 +7,9 @@ class AccessBridgeConfig(AppConfig):
     verbose_name = "AccessBridge"
 
     def ready(self):
+        from accessbridge.framed_cookies import partitioned_attribute_register
+
+        partitioned_attribute_register()
         # post_migrate is sent per app with models; django_q's tells us its tables exist.
         post_migrate.connect(_ensure_schedules, dispatch_uid="accessbridge_schedules")
 

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accessbridge.framed_cookies.FramedCookiesMiddleware",
     "accessbridge.middleware.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -135,6 +136,10 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
+# A mail that cannot be sent is logged and shown, never a 500 (accessbridge.account_adapter).
+ACCOUNT_ADAPTER = "accessbridge.account_adapter.AccountAdapter"
+# Cobot confirmed the address of whoever signs in with it: no confirmation mail for a Cobot sign-in.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_STORE_TOKENS = True
 SOCIALACCOUNT_PROVIDERS: dict = {
     "cobot": {
@@ -177,6 +182,8 @@ STORAGES = {
 
 # Security: strict by default; framed Cobot pages relax frame-ancestors per view, nothing else.
 X_FRAME_OPTIONS = "DENY"
+# A form posted without its cookie: inside Cobot's frame a framed page with the ways on, not a refused frame.
+CSRF_FAILURE_VIEW = "spaces.embedded_cookies.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -186,12 +193,14 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-    # Pages framed inside Cobot are cross-site: their cookies must be SameSite=None (and so Secure).
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SESSION_COOKIE_SAMESITE = "None"
-    CSRF_COOKIE_SAMESITE = "None"
     CSRF_TRUSTED_ORIGINS = [ACCESSBRIDGE_BASE_URL]
+# Cookies stay SameSite=Lax (Django's default) except in answers to pages framed inside Cobot, which get
+# SameSite=None; Secure; Partitioned (accessbridge.framed_cookies). Needs https, so production only.
+FRAMED_COOKIES = PRODUCTION
+# Off only to see how a browser without partitioned cookies fares (the framed sign-in fallback).
+FRAMED_COOKIES_PARTITIONED = env_bool("FRAMED_COOKIES_PARTITIONED", True)
 # Content-Security-Policy on every response (django-csp): our own scripts and styles only (an inline
 # script needs `nonce="{{ request.csp_nonce }}"`), no framing except the pages framed in Cobot, which
 # replace frame-ancestors with the space's Cobot origins (spaces.embedded.framed_by_cobot). Forms may

@@ -93,7 +93,12 @@ def framed_by_cobot(view):
         request.framing_space = None
         response = view(request, *args, **kwargs)
         if request.framing_space is not None:
-            frame_ancestors_allow(response, cobot_frame_origins(request.framing_space))
+            response_framable_by_cobot(response, space=request.framing_space)
         return response
 
     return wrapper
+
+
+def response_framable_by_cobot(response, *, space: Space) -> None:
+    """Let the space's Cobot origins (only them) frame this response."""
+    frame_ancestors_allow(response, cobot_frame_origins(space))

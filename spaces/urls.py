@@ -1,6 +1,6 @@
 from django.urls import path
 
-from spaces import views
+from spaces import embedded_cookies, views
 from spaces.webhooks import cobot_webhook
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     # Framed inside Cobot (navigation links); their own sign-in check, see views._viewer_check.
     path("embedded/<uuid:space_key>/admin/", views.embedded_admin_page, name="embedded_admin_page"),
     path("embedded/<uuid:space_key>/member/", views.embedded_member_page, name="embedded_member_page"),
+    path("embedded/cookies/", embedded_cookies.cookies_check, name="embedded_cookies_check"),
     # Cobot → us: the per-space secret is in the path (Cobot webhooks are unsigned).
     path("hooks/cobot/<uuid:space_key>/<str:secret>/<slug:event>/", cobot_webhook, name="cobot_webhook"),
 ]

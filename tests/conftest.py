@@ -1,6 +1,8 @@
 """Shared fixtures. Users follow healthchecks' convention: alice (admin of space A), bob (admin of
 space B), charlie (signed in, administers nothing)."""
 
+import copy
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -56,10 +58,18 @@ def cobot(settings):
     from tests.fakes.cobot import CobotFake
 
     with CobotFake() as fake:
-        settings.COBOT_SITE_URL = fake.url
-        settings.COBOT_API2_URL = fake.api2_url
-        settings.COBOT_SPACE_URL_TEMPLATE = fake.space_url_template
+        cobot_urls_point_to(fake, settings=settings)
         yield fake
+
+
+def cobot_urls_point_to(fake, *, settings) -> None:
+    settings.COBOT_SITE_URL = fake.url
+    settings.COBOT_API2_URL = fake.api2_url
+    settings.COBOT_SPACE_URL_TEMPLATE = fake.space_url_template
+    # As settings.py derives it from the Cobot URLs at start: "Sign in with Cobot" posts on to Cobot.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"].append(fake.url)
+    settings.CONTENT_SECURITY_POLICY = policy
 
 
 @pytest.fixture

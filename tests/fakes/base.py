@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,9 @@ class FakeServer:
     bind_host = "127.0.0.1"
     ssl_context = None
 
-    def __init__(self):
+    def __init__(self, *, tls: ssl.SSLContext | None = None):
+        if tls is not None:
+            self.ssl_context = tls  # serve https with this context; plain http without
         self.requests: list[RecordedRequest] = []
         self._routes: list[tuple[str, re.Pattern, Handler]] = []
         self._forced: list[tuple[re.Pattern | None, Response]] = []
@@ -135,9 +138,15 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self._httpd = ThreadingHTTPServer((self.bind_host, 0), _Handler)
-        if self.ssl_context:
-            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
+        server_class = ThreadingHTTPServer
+        if self.ssl_context is not None:
+            # The handshake runs in each connection's thread, not in accept(): one slow client blocks no other.
+            from .tls import TLSServerMixin
+
+            server_class = type(
+                "TLSThreadingHTTPServer", (TLSServerMixin, ThreadingHTTPServer), {"tls_context": self.ssl_context}
+            )
+        self._httpd = server_class((self.bind_host, 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()

@@ -134,8 +134,8 @@ class _Call:
 
 
 class CobotFake(FakeServer):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.spaces: dict[str, Space] = {}  # subdomain → space
         self.users: dict[str, CobotUser] = {}
         self.tokens: dict[str, AccessToken] = {}
