@@ -11,7 +11,7 @@ LOGS := $(or $(ACCESSBRIDGE_DATA_DIR),data)/logs
 # for versions that are installed but not selected, and those fail when called.
 PYTHON ?= $(firstword $(foreach p,python3.13 python3.12 python3.11,$(shell $(p) -c '' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test lint migrate check bench clean
+.PHONY: run demo test lint migrate check bench clean
 
 $(PY):
 	@py='$(PYTHON)'; \
@@ -41,6 +41,10 @@ migrate: $(STAMP)
 # Migrates, makes a local admin on the first run, then serves the web app and a task worker.
 run: $(STAMP)
 	@$(PY) manage.py run_local --addr $(ADDR)
+
+# The Cobot and SmartLock stand-ins, a demo space, webhooks and doors opening: see README.
+demo: $(STAMP)
+	@$(PY) -m tests.fakes.demo --addr $(ADDR)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,11 @@ def fake_bin(tmp_path: Path, **pythons: str) -> Path:
     bin_dir.mkdir()
     (bin_dir / "rm").symlink_to(shutil.which("rm"))
     for name, version in pythons.items():
-        script = PYENV_SHIM if version == "shim" else FAKE_PYTHON.format(version=version, too_old=int(version < "3.11"))
+        script = (
+            PYENV_SHIM
+            if version == "shim"
+            else FAKE_PYTHON.format(version=version, too_old=int(version < "3.11"))
+        )
         path = bin_dir / name.replace("_", ".")
         path.write_text(script)
         path.chmod(0o755)
@@ -46,7 +51,10 @@ def make_venv(tmp_path: Path, bin_dir: Path, *args: str) -> subprocess.Completed
     venv = tmp_path / "venv"
     return subprocess.run(
         [MAKE, "--no-print-directory", "-C", str(ROOT), f"{venv}/bin/python", f"VENV={venv}", *args],
-        env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -115,7 +123,11 @@ def test_with_a_log_file_only_warnings_and_errors_reach_the_screen(tmp_path):
     env = {**os.environ, "LOG_FILE": str(log_file), "ACCESSBRIDGE_DATA_DIR": str(tmp_path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -127,3 +139,33 @@ def test_with_a_log_file_only_warnings_and_errors_reach_the_screen(tmp_path):
     assert "work warning line" in screen and "Internal Server Error: /boom" in screen
     for line in ("work info line", "cluster info line", "GET /dashboard/", "Not Found: /nope"):
         assert line not in screen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_demo_runs_accessbridge_quietly_and_every_step_works(tmp_path):
+    """`make demo` end to end: run_local (as `make run`) against the Cobot and SmartLock stand-ins."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "LOG_FILE")
+    }
+    env["ACCESSBRIDGE_DEMO_DIR"] = str(tmp_path / "demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.fakes.demo", "--once", "--addr", f"127.0.0.1:{free_port()}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    screen = result.stdout + result.stderr
+    assert result.returncode == 0, screen
+    assert "migrations applied" in screen and "password: " in screen and "Ctrl-C stops" in screen
+    assert screen.count("  ✓ ") == 7 and "✗" not in screen
+    for noise in ("Applying ", "development server", "django-q", '"GET ', "INFO", "Traceback"):
+        assert noise not in screen
+    worker_log = (tmp_path / "demo/logs/worker.log").read_text()
+    assert "INFO" in worker_log
