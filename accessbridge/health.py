@@ -20,10 +20,16 @@ logger = logging.getLogger(__name__)
 WORKER_QUIET_LIMIT = timedelta(minutes=3)
 
 
+WORKER_START_KEPT = timedelta(days=1)
+
+
 def worker_start_record(**kwargs) -> None:
     """django-q2's post_spawn: a worker process of this host has (re)started."""
+    now = timezone.now()
     try:
-        WorkerStart.objects.update_or_create(host=socket.gethostname()[:255], defaults={"started_at": timezone.now()})
+        WorkerStart.objects.update_or_create(host=socket.gethostname()[:255], defaults={"started_at": now})
+        # Containers get a new host name with each start: only recent starts matter for /health/.
+        WorkerStart.objects.filter(started_at__lt=now - WORKER_START_KEPT).delete()
     except DatabaseError as exc:
         # The worker retries the database for its tasks anyway; a missing mark must not stop it.
         logger.warning("Could not record the worker's start: %s", exc)
