@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--addr", default="127.0.0.1:8000")
     parser.add_argument("--once", action="store_true", help="stop after the story (exit 1 if a step failed)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, even if started with SIGINT ignored
+        signal.signal(signum, signal.default_int_handler)
 
     data_dir = Path(os.environ.get("ACCESSBRIDGE_DEMO_DIR", ROOT / "data" / "demo"))
     shutil.rmtree(data_dir, ignore_errors=True)  # the stand-ins keep nothing: neither does the demo
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.once:
             return 0 if ok else 1
-        say(f"\nLook around: http://{args.addr}/ → Demo Coworking (members, doors, events, audit trail).")
+        say(f"\nLook around: sign in at http://{args.addr}/ with the password above, then open Demo Coworking")
+        say("(members and their doors, door events and check-ins, the audit trail).")
         say("Ctrl-C stops the demo.")
         while process.poll() is None:
             time.sleep(0.5)
