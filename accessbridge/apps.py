@@ -12,6 +12,12 @@ class AccessBridgeConfig(AppConfig):
         partitioned_attribute_register()
         # post_migrate is sent per app with models; django_q's tells us its tables exist.
         post_migrate.connect(_ensure_schedules, dispatch_uid="accessbridge_schedules")
+        # Sent in each task worker process as it starts: /health/ then says "starting", not "not running".
+        from django_q.signals import post_spawn
+
+        from accessbridge.health import worker_start_record
+
+        post_spawn.connect(worker_start_record, dispatch_uid="accessbridge_worker_start")
 
 
 # Periodic jobs, kept in step with the code after each migrate. Apps add theirs to SCHEDULES.

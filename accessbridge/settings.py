@@ -278,9 +278,26 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django_q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": env_str("Q_LOG_LEVEL", "WARNING")},  # django-q2's logger name has a dash
         "django.request": {"filters": ["mask_secrets"]},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False, "filters": ["mask_secrets"]},
         "urllib3.connectionpool": {"filters": ["mask_secrets"]},  # logs every URL it calls at DEBUG
     },
 }
+
+# A log file per process (`make run` sets it for its web server and worker): every line goes to the file,
+# only warnings and errors to the screen; request lines and the worker's INFO lines stay in the file.
+LOG_FILE = env_str("LOG_FILE", "")
+if LOG_FILE:
+    LOGGING["handlers"].update(
+        {
+            "file": {"class": "logging.FileHandler", "filename": LOG_FILE, "formatter": "plain"},
+            "console_errors": {"level": "ERROR", "class": "logging.StreamHandler", "formatter": "plain"},
+        }
+    )
+    LOGGING["handlers"]["console"]["level"] = "WARNING"
+    LOGGING["root"]["handlers"] = ["console", "file"]
+    LOGGING["loggers"]["django-q"]["level"] = env_str("Q_LOG_LEVEL", "INFO")
+    LOGGING["loggers"]["django.server"]["handlers"] = ["file"]
+    # "Not Found: /x" is a warning per request: the file has it, the screen only 5xx errors.
+    LOGGING["loggers"]["django.request"].update(handlers=["file", "console_errors"], propagate=False)
