@@ -78,12 +78,12 @@ class DoorAdmin(DeletedThroughServiceAdmin):
     list_display = ["name", "connection", "vendor_ref", "state", "battery", "enabled"]
     list_filter = ["state", "enabled", "connection__vendor", "connection__space"]
     search_fields = ["name", "vendor_ref"]
-    exclude = ["share_code"]
-    readonly_fields = ["share", "last_status_at"]
+    exclude = ["vendor_secrets"]
+    readonly_fields = ["vendor_secrets_masked", "last_status_at"]
 
-    @admin.display(description="Share code")
-    def share(self, obj):
-        return masked(obj.share_code)
+    @admin.display(description="Vendor secrets")
+    def vendor_secrets_masked(self, obj):
+        return ", ".join(f"{k}: {masked(str(v))}" for k, v in sorted(obj.vendor_secrets.items())) or "—"
 
     def deletion_blockers(self, obj):
         return services.door_deletion_blockers(door=obj)

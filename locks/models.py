@@ -72,8 +72,9 @@ class Door(models.Model):
     gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="doors")
     vendor_ref = models.CharField(max_length=100, help_text="The vendor's id of this lock/door/group.")
     name = models.CharField(max_length=200)
-    share_code = EncryptedTextField(blank=True, help_text="Gateway share code (The Keys), encrypted.")
-    vendor_share_id = models.CharField(max_length=100, blank=True)
+    # Whatever the vendor's adapter needs to keep per door and must not be readable (The Keys: the gateway
+    # share), so that a vendor never needs a migration of this model.
+    vendor_secrets = EncryptedJSONField(blank=True, help_text="The vendor's per-door secrets (encrypted).")
     state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
     battery = models.IntegerField(null=True, blank=True)
     last_status_at = models.DateTimeField(null=True, blank=True)

@@ -17,9 +17,9 @@ from accessbridge.http import ServiceError
 from accessbridge.work import WorkDeferred, WorkPermanentError, WorkStatus, WorkWaiting, work_retry
 from locks.engine import CURRENT_STATUSES, SyncInProgress, access_sync
 from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, Grant, LockConnection, VendorAccount
-from locks.selectors import DeviceAction, adapter_offers, connection_status_summary, member_may_open
+from locks.selectors import adapter_offers, connection_status_summary, member_may_open
 from locks.vendors import adapter_class, adapter_for
-from locks.vendors.base import Capability, Deadline, DeviceOffline, VendorEvent
+from locks.vendors.base import Capability, Deadline, DeviceAction, DeviceLevel, DeviceOffline, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
 from spaces.models import CheckInToken, Membership, Space, new_secret
 
@@ -241,20 +241,23 @@ def connections_status_refresh_enqueue() -> int:
 def device_action_run(*, action: DeviceAction, target, actor=None) -> tuple[bool, str]:
     """Run a gateway or lock maintenance call (synchronize, update firmware) and audit it, whatever happens.
 
-    `target` is a Gateway or a Door of the connection the adapter is made for (it checks that too).
+    `target` is a Gateway or a Door (as `action.level` says) of the connection the adapter is made for
+    (it checks that too).
     """
     connection = target.connection
-    door = target if action.target == "door" else None
-    where = f" (gateway at {target.host})" if action.target == "gateway" else ""
+    at_gateway = action.level == DeviceLevel.GATEWAY
+    door = None if at_gateway else target
+    where = f" (gateway at {target.host})" if at_gateway else ""
     what = f"{action.label}: {target}{where}"
+    adapter = adapter_for(connection)
     if not connection.enabled:
         ok, message, detail = False, f"{connection.name} is disabled.", f"{what}: connection disabled"
-    elif not adapter_offers(connection.vendor, action.method):
+    elif action not in adapter.device_actions:
         ok, message = False, f"{connection.get_vendor_display()} cannot do this: {action.label.lower()}."
         detail = f"{what}: not offered"
     else:
         try:
-            getattr(adapter_for(connection), action.method)(**{action.target: target})
+            getattr(adapter, action.method)(**{str(action.level): target})
         except ServiceError as exc:
             ok, message, detail = False, f"{target}: {action.label.lower()} failed: {exc}", f"{what}: {exc}"
         else:
@@ -263,7 +266,7 @@ def device_action_run(*, action: DeviceAction, target, actor=None) -> tuple[bool
         space=connection.space,
         actor=actor,
         actor_label=f"dashboard: {actor or 'system'}"[:100],
-        action=action.key,
+        action=action.name,
         door=door,
         connection=connection,
         result="ok" if ok else "failed",

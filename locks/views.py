@@ -16,14 +16,13 @@ from locks.engine import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
 from locks.selectors import (
-    DEVICE_ACTIONS,
     adapter_offers,
     connection_webhook_url,
     members_access_overview,
     space_doors_overview,
 )
 from locks.vendors import adapter_class, vendor_choices
-from locks.vendors.base import Capability
+from locks.vendors.base import Capability, DeviceLevel
 from spaces.models import InboundDelivery, Membership
 
 PAGE_SIZE = 50
@@ -254,23 +253,25 @@ def connection_status_refresh(request, subdomain, connection_id):
 
 @transaction.non_atomic_requests
 @login_required
-def gateway_action(request, subdomain, gateway_id, action):
-    return _device_action(request, DEVICE_ACTIONS[action], _gateway(request, subdomain, gateway_id))
-
-
-@transaction.non_atomic_requests
-@login_required
-def door_action(request, subdomain, door_id, action):
-    return _device_action(request, DEVICE_ACTIONS[action], _door(request, subdomain, door_id))
+def device_action(request, subdomain, level, device_id, action):
+    """Every maintenance call an adapter declares, on one of its doors or gateways."""
+    if level == DeviceLevel.DOOR:
+        target = _door(request, subdomain, device_id)
+    elif level == DeviceLevel.GATEWAY:
+        target = _gateway(request, subdomain, device_id)
+    else:
+        raise Http404
+    declared = adapter_class(target.connection.vendor).device_action(action, level=level)
+    if declared is None:
+        raise Http404
+    return _device_action(request, declared, target)
 
 
 def _device_action(request, action, target):
     """POST runs the action; an action with consequences (firmware) shows what happens on GET first."""
     connection = target.connection
-    if not adapter_offers(connection.vendor, action.method):
-        raise Http404
     space = connection.space
-    if request.method == "GET" and action.confirm:
+    if request.method == "GET" and action.needs_confirmation:
         context = {
             "space": space,
             "action": action,
@@ -280,7 +281,7 @@ def _device_action(request, action, target):
         }
         return render(request, "locks/device_action_confirm.html", context)
     if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"] if action.confirm else ["POST"])
+        return HttpResponseNotAllowed(["GET", "POST"] if action.needs_confirmation else ["POST"])
     ok, message = services.device_action_run(action=action, target=target, actor=request.user)
     (messages.success if ok else messages.error)(request, message)
     return redirect("doors", subdomain=space.subdomain)

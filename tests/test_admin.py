@@ -45,7 +45,7 @@ def one_of_each(space_a, alice):
         space=space_a, vendor="smartlock", name="Locks", credentials={"api_token": "sl-secret-token-123"}
     )
     gateway = Gateway.objects.create(connection=connection, vendor_ref="g1", host="192.0.2.10")
-    door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="d1", name="Front", share_code="share-code-secret")
+    door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="d1", name="Front", vendor_secrets={"share_code": "share-code-secret"})
     rule = AccessRule.objects.create(space=space_a, plan=plan)
     rule.doors.add(door)
     VendorAccount.objects.create(connection=connection, membership=member, vendor_person_id="usr_1")

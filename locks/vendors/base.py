@@ -137,6 +137,32 @@ class Deadline:
         return self.remaining() <= 0
 
 
+class DeviceLevel(StrEnum):
+    DOOR = "door"
+    GATEWAY = "gateway"
+
+
+@dataclass(frozen=True)
+class DeviceAction:
+    """A maintenance call an adapter offers on a door or a gateway (synchronize, update firmware).
+
+    The dashboard shows a button per declared action and serves them all through one route; every run is
+    audited under `name`. The adapter implements `method`, called with `door=` or `gateway=`.
+    """
+
+    name: str  # unique per adapter: the URL part and the audit action
+    label: str  # the button
+    level: DeviceLevel
+    method: str
+    done: str  # success message; {name} is the door's or gateway's name
+    confirm: str = ""  # what happens, shown on a confirmation page first; empty: no confirmation
+    question: str = ""  # the confirmation page's question; {name} as in `done`
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.confirm)
+
+
 @dataclass(frozen=True)
 class VendorDoor:
     vendor_ref: str
@@ -167,6 +193,8 @@ class LockAdapter:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     # False when the vendor has no list of its locks: the admin enters doors by the vendor's id.
     lists_doors: ClassVar[bool] = True
+    # Maintenance calls on doors and gateways the dashboard offers (see DeviceAction).
+    device_actions: ClassVar[tuple[DeviceAction, ...]] = ()
 
     def __init__(self, connection: LockConnection):
         self.connection = connection
@@ -175,6 +203,14 @@ class LockAdapter:
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    @classmethod
+    def device_action(cls, name: str, *, level: str) -> DeviceAction | None:
+        return next((a for a in cls.device_actions if a.name == name and a.level == level), None)
+
+    @classmethod
+    def device_actions_at(cls, level: str) -> list[DeviceAction]:
+        return [a for a in cls.device_actions if a.level == level]
 
     # Every adapter
     def test_connection(self) -> str:

@@ -60,7 +60,7 @@ def thekeys(space, gateway_fake, *, name="The Keys", gateway_name="TK Gateway", 
         gateway=gateway,
         vendor_ref=f"lock-{connection.pk}",
         name="Porte d'entrée",
-        share_code=CODE,
+        vendor_secrets={"share_code": CODE},
         extra={"identifier": IDENTIFIER, "battery_unit": "mV"},
     )
     return door
@@ -79,6 +79,11 @@ def signed_in(client, alice):
 
 def url(name, *args, subdomain="space-a"):
     return reverse(name, args=[subdomain, *args])
+
+
+def action_url(name, device_id, subdomain="space-a"):
+    """The one route of every device action; The Keys' actions are named <level>_<what>."""
+    return url("device_action", name.split("_")[0], device_id, name, subdomain=subdomain)
 
 
 def page(response) -> str:
@@ -125,14 +130,17 @@ def test_the_doors_page_shows_door_state_battery_in_millivolts_and_the_gateway(s
     for name, target in [
         ("connection_status_refresh", door.connection_id),
         ("connection_doors_refresh", door.connection_id),
-        ("gateway_synchronize", door.gateway_id),
-        ("gateway_update_firmware", door.gateway_id),
-        ("door_synchronize", door.pk),
-        ("door_update_firmware", door.pk),
         ("door_open", door.pk),
         ("door_close", door.pk),
     ]:
         assert url(name, target) in body, name
+    for name, target in [
+        ("gateway_synchronize", door.gateway_id),
+        ("gateway_update_firmware", door.gateway_id),
+        ("door_synchronize", door.pk),
+        ("door_update_firmware", door.pk),
+    ]:
+        assert action_url(name, target) in body, name
 
 
 def test_the_doors_page_shows_what_went_wrong(signed_in, door, space_a):
@@ -248,13 +256,13 @@ def test_status_is_refreshed_every_5_minutes_one_task_per_connection(
 
 # --- gateway and lock maintenance ---------------------------------------------------------------------------
 def test_synchronizing_the_gateway_and_a_lock_is_post_only_and_audited(signed_in, door, gateway_fake, alice):
-    assert signed_in.get(url("gateway_synchronize", door.gateway_id)).status_code == 405
-    assert signed_in.get(url("door_synchronize", door.pk)).status_code == 405
+    assert signed_in.get(action_url("gateway_synchronize", door.gateway_id)).status_code == 405
+    assert signed_in.get(action_url("door_synchronize", door.pk)).status_code == 405
     assert gateway_fake.requests == []
 
-    body = page(signed_in.post(url("gateway_synchronize", door.gateway_id), follow=True))
+    body = page(signed_in.post(action_url("gateway_synchronize", door.gateway_id), follow=True))
     assert "TK Gateway: synchronized with the vendor&#x27;s cloud." in body
-    body = page(signed_in.post(url("door_synchronize", door.pk), follow=True))
+    body = page(signed_in.post(action_url("door_synchronize", door.pk), follow=True))
     assert "Porte d&#x27;entrée: lock synchronized." in body
 
     assert gateway_fake.synchronizations == 1 and gateway_fake.locker(IDENTIFIER).synchronizations == 1
@@ -280,14 +288,14 @@ def test_synchronizing_the_gateway_and_a_lock_is_post_only_and_audited(signed_in
 )
 def test_a_firmware_update_asks_first(signed_in, door, gateway_fake, alice, name, target, what, counter):
     target_id = door.gateway_id if target == "gateway" else door.pk
-    confirm = signed_in.get(url(name, target_id))
+    confirm = signed_in.get(action_url(name, target_id))
     assert confirm.status_code == 200
     body = page(confirm)
     assert f"Are you sure you want to update the firmware of {what} now?" in body
     assert "This can take" in body and "Cancel" in body
     assert gateway_fake.requests == [] and AuditEntry.objects.count() == 0
 
-    body = page(signed_in.post(url(name, target_id), follow=True))
+    body = page(signed_in.post(action_url(name, target_id), follow=True))
     assert "firmware update" in body
     assert counter(gateway_fake) == 1
     entry = AuditEntry.objects.get()
@@ -296,7 +304,7 @@ def test_a_firmware_update_asks_first(signed_in, door, gateway_fake, alice, name
 
 def test_a_failing_action_is_shown_and_audited(signed_in, door, gateway_fake):
     gateway_fake.force(Response(200, {"status": "4", "code": "sync error"}), path="^/locker/synchronize$")
-    body = page(signed_in.post(url("door_synchronize", door.pk), follow=True))
+    body = page(signed_in.post(action_url("door_synchronize", door.pk), follow=True))
     assert (
         "Porte d&#x27;entrée: synchronize lock failed: The Keys gateway: The gateway lost the connection"
         in body
@@ -308,7 +316,7 @@ def test_a_failing_action_is_shown_and_audited(signed_in, door, gateway_fake):
 def test_an_unreachable_gateway_action_answers_within_the_timeout(signed_in, door):
     Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
     started = time.monotonic()
-    body = page(signed_in.post(url("gateway_synchronize", door.gateway_id), follow=True))
+    body = page(signed_in.post(action_url("gateway_synchronize", door.gateway_id), follow=True))
     assert time.monotonic() - started < 5
     assert "TK Gateway: synchronize gateway failed" in body and "is unreachable" in body
     assert AuditEntry.objects.get().result == "failed"
@@ -318,8 +326,9 @@ def test_vendors_without_these_methods_show_no_buttons_and_404(signed_in, connec
     body = page(signed_in.get(url("doors")))
     assert "Refresh status" not in body and "Lock maintenance" not in body and "Synchronize" not in body
     assert signed_in.post(url("connection_status_refresh", connection.pk)).status_code == 404
-    assert signed_in.post(url("door_synchronize", front_door.pk)).status_code == 404
-    assert signed_in.get(url("door_update_firmware", front_door.pk)).status_code == 404
+    assert signed_in.post(action_url("door_synchronize", front_door.pk)).status_code == 404
+    assert signed_in.post(action_url("door_synchronize", front_door.pk)).status_code == 404
+    assert signed_in.get(action_url("door_update_firmware", front_door.pk)).status_code == 404
     assert AuditEntry.objects.count() == 0
 
 
@@ -331,13 +340,16 @@ def test_another_spaces_gateway_and_door_are_404_and_never_called(signed_in, spa
             ("gateway_update_firmware", foreign.gateway_id),
             ("door_synchronize", foreign.pk),
             ("door_update_firmware", foreign.pk),
+        ]:
+            assert signed_in.post(action_url(name, target, subdomain=subdomain)).status_code == 404, name
+        for name, target in [
             ("door_open", foreign.pk),
             ("door_close", foreign.pk),
             ("connection_status_refresh", foreign.connection_id),
         ]:
             assert signed_in.post(url(name, target, subdomain=subdomain)).status_code == 404, name
     assert (
-        signed_in.get(url("gateway_update_firmware", foreign.gateway_id, subdomain="space-b")).status_code
+        signed_in.get(action_url("gateway_update_firmware", foreign.gateway_id, subdomain="space-b")).status_code
         == 404
     )
     assert gateway_fake.requests == [] and AuditEntry.objects.count() == 0
@@ -450,7 +462,7 @@ def test_sync_doors_after_saving_makes_gateways_doors_and_shares(
 
     assert "TK: 1 door(s)." in body
     door = Door.objects.get(connection=connection)
-    assert door.name == "Porte d'entrée" and door.share_code
+    assert door.name == "Porte d'entrée" and door.vendor_secrets["share_code"]
     assert "Porte d&#x27;entrée" in body and "TK Gateway" in body and "battery 4065 mV" in body
     # The share the sync made is the one the gateway checks: the admin can open right away.
     assert "Porte d&#x27;entrée opened." in page(signed_in.post(url("door_open", door.pk), follow=True))

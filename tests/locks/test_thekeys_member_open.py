@@ -46,7 +46,7 @@ def thekeys_door(space, host: str, *, name="Porte d'entrée") -> Door:
         gateway=gateway,
         vendor_ref="1234",
         name=name,
-        share_code=CODE,
+        vendor_secrets={"share_code": CODE},
         extra={"identifier": IDENTIFIER, "battery_unit": "mV"},
     )
 
@@ -234,8 +234,7 @@ def test_opening_views_run_outside_a_request_transaction():
         views.door_open,
         views.door_close,
         views.connection_status_refresh,
-        views.gateway_action,
-        views.door_action,
+        views.device_action,
     ):
         assert "default" in getattr(view, "_non_atomic_requests", set()), view.__name__
 

@@ -10,7 +10,7 @@ Where things are kept (no model of our own):
   "lock_ids" (cloud lock ids to sync; empty = all), "gateway_read_timeout" (seconds)}.
 - Gateway: vendor_ref = the cloud accessory id; status JSON = {"id_accessoire", "cloud_ip",
   "cloud_last_seen", "current_status", "reachable", "last_error", "checked_at"}.
-- Door: vendor_ref = the cloud lock id; share_code (encrypted) + vendor_share_id = the gateway share;
+- Door: vendor_ref = the cloud lock id; vendor_secrets (encrypted) = {"share_code", "share_id"}, the gateway share;
   extra = {"identifier" (id_serrure, what the gateway calls the lock), "gateway_accessory_id",
   "battery_unit": "mV", "rssi", "last_log", "detected", "status_error"}. Door.battery holds the raw
   reading the gateway reports (millivolts according to openHAB's binding; unverified).
@@ -36,6 +36,7 @@ from locks.vendors.base import (
     VendorPermanentError,
 )
 
+from .actions import DEVICE_ACTIONS
 from .client import DEFAULT_TIMEOUT, GatewayClient, GatewayLocker, GatewayStatus, LockerStatus
 from .cloud import DEFAULT_BASE_URL, CloudAccessory, CloudLock, CloudShare, TheKeysCloud
 from .codes import SERVICE
@@ -59,6 +60,7 @@ class TheKeysAdapter(LockAdapter):
     capabilities = frozenset({Capability.REMOTE_OPEN})
     settings_form = TheKeysSettingsForm
     secret_fields = ("password",)
+    device_actions = DEVICE_ACTIONS
 
     # --- clients ------------------------------------------------------------------------------------
     def cloud(self) -> TheKeysCloud:
@@ -152,14 +154,14 @@ class TheKeysAdapter(LockAdapter):
     def door_open(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
         self._on_gateway(
-            gateway, lambda c: c.open(identifier=identifier, share_code=door.share_code), deadline=deadline
+            gateway, lambda c: c.open(identifier=identifier, share_code=share_code_of(door)), deadline=deadline
         )
         self._door_state_set(door, door.State.OPEN)
 
     def door_close(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
         self._on_gateway(
-            gateway, lambda c: c.close(identifier=identifier, share_code=door.share_code), deadline=deadline
+            gateway, lambda c: c.close(identifier=identifier, share_code=share_code_of(door)), deadline=deadline
         )
         self._door_state_set(door, door.State.CLOSED)
 
@@ -230,7 +232,7 @@ class TheKeysAdapter(LockAdapter):
                 f"The door “{door.name}” is not linked to a gateway yet: run “Sync doors” on the connection.",
                 service=SERVICE,
             )
-        if needs_share and not door.share_code:
+        if needs_share and not share_code_of(door):
             raise VendorPermanentError(
                 f"The door “{door.name}” has no gateway share yet: run “Sync doors” on the connection.",
                 service=SERVICE,
@@ -264,14 +266,14 @@ class TheKeysAdapter(LockAdapter):
         states: dict[int, LockerStatus | VendorError | None] = {}
         for door in doors:
             locker = seen.get(str(door.extra.get("identifier", "")))
-            if locker is None or not door.share_code or not _state_may_have_changed(door, locker):
+            if locker is None or not share_code_of(door) or not _state_may_have_changed(door, locker):
                 states[door.pk] = None
                 continue
             try:
                 states[door.pk] = self._on_gateway(
                     gateway,
                     lambda c, locker=locker, door=door: c.locker_status(
-                        identifier=locker.identifier, share_code=door.share_code
+                        identifier=locker.identifier, share_code=share_code_of(door)
                     ),
                 )
             except DeviceOffline:
@@ -402,8 +404,9 @@ class TheKeysAdapter(LockAdapter):
         door.name = lock.name
         door.gateway = gateway
         if share is not None:
-            door.share_code = share.code
-            door.vendor_share_id = str(share.id)
+            door.vendor_secrets = {
+                **(door.vendor_secrets or {}), "share_code": share.code, "share_id": str(share.id)
+            }
         if lock.battery is not None and door.battery is None:
             door.battery = lock.battery
         door.extra = {
@@ -415,6 +418,11 @@ class TheKeysAdapter(LockAdapter):
         }
         door.save()
         return door
+
+
+def share_code_of(door: Door) -> str:
+    """The code of the door's gateway share, which signs every gateway call ("" before the first doors sync)."""
+    return str((door.vendor_secrets or {}).get("share_code") or "")
 
 
 def _state_may_have_changed(door: Door, locker: GatewayLocker) -> bool:

@@ -71,8 +71,7 @@ def door(connection, gateway):
         gateway=gateway,
         vendor_ref="1234",
         name="Porte d'entrée",
-        share_code=CODE,
-        vendor_share_id="4321",
+        vendor_secrets={"share_code": CODE, "share_id": "4321"},
         extra={"identifier": IDENTIFIER, "gateway_accessory_id": 5678},
     )
 
