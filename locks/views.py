@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
 from accessbridge.work import WorkStatus, work_retry
-from locks import services
+from locks import door_commands, services
 from locks.engine import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
@@ -223,7 +223,7 @@ def door_edit(request, subdomain, door_id):
 @require_POST
 def door_open(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
-    result = services.door_open(door=door, actor=request.user, via="dashboard")
+    result = door_commands.door_open(door=door, actor=request.user, via="dashboard")
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 
@@ -233,7 +233,7 @@ def door_open(request, subdomain, door_id):
 @require_POST
 def door_close(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
-    result = services.door_close(door=door, actor=request.user, via="dashboard")
+    result = door_commands.door_close(door=door, actor=request.user, via="dashboard")
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 

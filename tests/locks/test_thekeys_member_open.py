@@ -245,7 +245,7 @@ def test_an_open_waits_about_5_seconds_for_a_gateway_another_call_holds(members,
 
     from django.db import connections
 
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from locks.vendors.thekeys.signing import gateway_exclusive
 
     held, release = threading.Event(), threading.Event()
@@ -275,7 +275,7 @@ def test_an_open_waits_about_5_seconds_for_a_gateway_another_call_holds(members,
 
 
 def test_a_gateway_that_stays_busy_is_given_up_within_the_budget(members, door, gateway_fake, alice):
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from tests.fakes.base import Response
     from tests.fakes.thekeys import BUSY
 
@@ -287,7 +287,7 @@ def test_a_gateway_that_stays_busy_is_given_up_within_the_budget(members, door, 
 
 
 def test_a_gateway_that_does_not_answer_is_given_up_within_the_budget(members, door, gateway_fake, alice):
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from tests.fakes.base import Response
 
     gateway_fake.force(Response(200, {"status": "ok"}, delay=6.0), path="^/open$")
