@@ -13,6 +13,7 @@ from locks.models import (
     LockConnection,
     Reader,
     VendorAccount,
+    VendorDelivery,
 )
 
 
@@ -129,6 +130,22 @@ class AccessEventAdmin(admin.ModelAdmin):
     @admin.display(description="Raw event")
     def raw_pretty(self, obj):
         return pretty_json(obj.raw)
+
+
+@admin.register(VendorDelivery)
+class VendorDeliveryAdmin(RetryableWorkAdmin):
+    list_display = ["__str__", "connection", "source", "kind", "status", "attempts", "received_at"]
+    list_filter = ["status", "source", "kind", "connection__vendor", "connection__space"]
+    search_fields = ["event_key"]
+    exclude = ["payload"]
+    readonly_fields = [
+        "connection", "source", "event_key", "kind", "payload_pretty", "times_received", "received_at",
+        *RetryableWorkAdmin.readonly_fields,
+    ]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return pretty_json(obj.payload)
 
 
 @admin.register(Reader)

@@ -7,8 +7,5 @@ class LocksConfig(AppConfig):
 
     def ready(self):
         from locks import embedded, receivers  # noqa: F401  (connects the signal receivers)
-        from locks.checkins import checkin_from_delivery
-        from spaces.inbound import delivery_handler_register
 
-        delivery_handler_register("vendor", checkin_from_delivery)
         embedded.sections_register()

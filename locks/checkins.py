@@ -1,5 +1,6 @@
-"""Door events → Cobot check-ins: store a vendor's events as deliveries, then (in a worker) record each
-as an AccessEvent, find the member and check them in at Cobot, keeping Cobot's answer."""
+"""Door events → Cobot check-ins: store a vendor's events as deliveries (webhooks and polls alike), then
+(in a worker) record each as an AccessEvent, find the member and check them in at Cobot, keeping Cobot's
+answer. Only unlocks check in; kinds we do not act on are recorded as ignored."""
 
 from __future__ import annotations
 
@@ -7,55 +8,83 @@ import hashlib
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus
 from locks.engine import CURRENT_STATUSES
-from locks.models import AccessEvent, Door, LockConnection, VendorAccount
+from locks.models import AccessEvent, Door, LockConnection, VendorAccount, VendorDelivery
 from locks.vendors import adapter_for
-from locks.vendors.base import VendorEvent
+from locks.vendors.base import EVENT_KINDS_ACTED_ON, EventKind, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
-from spaces.inbound import delivery_store
 from spaces.models import CheckInToken, Membership
 
 
-def vendor_events_store(*, connection: LockConnection, events: list[VendorEvent]) -> int:
-    """Store each event as an inbound delivery (deduplicated on the vendor's event id); returns new ones."""
+def vendor_events_store(
+    *, connection: LockConnection, events: list[VendorEvent], source: str = VendorDelivery.Source.WEBHOOK
+) -> int:
+    """Store each event once as a VendorDelivery (deduplicated on the vendor's event id) and queue the new
+    ones after commit; returns how many were new. Kinds we do not act on are stored IGNORED, with their
+    door event recorded for the events page, and never queued."""
     created = 0
     for event in events:
-        event_id = (
-            event.event_id
-            if len(event.event_id) <= 150
-            else hashlib.sha256(event.event_id.encode()).hexdigest()
+        acted_on = event.kind in EVENT_KINDS_ACTED_ON
+        payload = {
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at.isoformat(),
+            "kind": str(event.kind),
+            "vendor_kind": event.vendor_kind,
+            "person_ref": event.person_ref,
+            "door_ref": event.door_ref,
+            "raw": event.raw,
+        }
+        delivery, is_new = _delivery_store(
+            connection=connection,
+            source=source,
+            event_key=_event_key(event.event_id),
+            kind=str(event.kind),
+            payload=payload,
+            status=WorkStatus.PENDING if acted_on else WorkStatus.IGNORED,
         )
-        _, is_new = delivery_store(
-            source="vendor",
-            space=connection.space,
-            event=event.kind[:100],
-            dedupe_key=f"vendor:{connection.pk}:{event_id}",
-            payload={
-                "event_id": event.event_id,
-                "occurred_at": event.occurred_at.isoformat(),
-                "kind": event.kind,
-                "person_ref": event.person_ref,
-                "door_ref": event.door_ref,
-                "raw": event.raw,
-            },
-            source_ref=str(connection.pk),
-        )
+        if not acted_on:
+            _event_ignored(connection=connection, payload=payload)
+        elif delivery.status == WorkStatus.PENDING:
+            delivery.enqueue()
         created += is_new
     return created
 
 
+def _event_key(event_id: str) -> str:
+    return event_id if len(event_id) <= 150 else hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def _delivery_store(*, connection: LockConnection, event_key: str, **fields) -> tuple[VendorDelivery, bool]:
+    """The delivery of this event: created, or (a repeat, also under concurrent duplicates) counted again."""
+    try:
+        with transaction.atomic():
+            return VendorDelivery.objects.create(connection=connection, event_key=event_key, **fields), True
+    except IntegrityError:
+        known = VendorDelivery.objects.filter(connection=connection, event_key=event_key)
+        known.update(times_received=F("times_received") + 1, received_at=timezone.now())
+        return known.get(), False
+
+
+def _event_ignored(*, connection: LockConnection, payload: dict) -> None:
+    event = _event_record(connection=connection, payload=payload)
+    if event.checkin_result == AccessEvent.CheckIn.PENDING:
+        word = payload.get("vendor_kind") or payload.get("kind")
+        _event_result(event, AccessEvent.CheckIn.IGNORED, f"{connection.name} reported “{word}”: not an opening")
+
+
+KNOWN_KINDS = {kind.value for kind in EventKind}
 CHECKIN_OUTCOMES = {
     "checked_in": AccessEvent.CheckIn.CHECKED_IN,
     "already": AccessEvent.CheckIn.ALREADY,
     "refused": AccessEvent.CheckIn.REFUSED,
     "not_member": AccessEvent.CheckIn.NOT_MEMBER,
 }
-EVENT_KINDS = {AccessEvent.Kind.UNLOCK, AccessEvent.Kind.DENIED}
 
 
 def checkin_from_delivery(*, delivery) -> str | None:
@@ -66,11 +95,12 @@ def checkin_from_delivery(*, delivery) -> str | None:
     could be as "ambiguous"; neither is ever guessed. A member whose vendor id is not (yet) their check-in
     token at Cobot is checked in by membership instead.
     """
-    connection = LockConnection.objects.select_related("space").filter(pk=delivery.source_ref or None).first()
-    if connection is None:
-        return WorkStatus.IGNORED
+    connection = LockConnection.objects.select_related("space").get(pk=delivery.connection_id)
     payload = delivery.payload or {}
     event = _event_record(connection=connection, payload=payload)
+    if event.kind not in EVENT_KINDS_ACTED_ON:
+        _event_ignored(connection=connection, payload=payload)
+        return WorkStatus.IGNORED
     if event.checkin_result not in (AccessEvent.CheckIn.PENDING, AccessEvent.CheckIn.ERROR):
         return None
     if event.kind != AccessEvent.Kind.UNLOCK:
@@ -113,7 +143,7 @@ def checkin_from_delivery(*, delivery) -> str | None:
 
 
 def _event_record(*, connection: LockConnection, payload: dict) -> AccessEvent:
-    kind = payload.get("kind") if payload.get("kind") in EVENT_KINDS else AccessEvent.Kind.UNLOCK
+    kind = payload.get("kind") if payload.get("kind") in KNOWN_KINDS else EventKind.UNKNOWN
     occurred_at = _parse_time(payload.get("occurred_at")) or timezone.now()
     vendor_event_id = str(payload.get("event_id") or "")[:200]
     try:

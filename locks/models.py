@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accessbridge.fields import EncryptedJSONField, EncryptedTextField
 from accessbridge.work import RetryableWork
@@ -27,7 +28,14 @@ class LockConnection(models.Model):
     credentials = EncryptedJSONField(blank=True, help_text="API keys, passwords (encrypted).")
     config = models.JSONField(default=dict, blank=True, help_text="Non-secret settings (base URL, …).")
     webhook_secret = EncryptedTextField(default=new_secret)
+    # Polling vendors (locks.polling): where the next poll continues, when it is due, and the lease of the
+    # worker polling now (one poll per connection at a time; a dead worker's lease runs out).
     poll_cursor = models.JSONField(default=dict, blank=True)
+    poll_due_at = models.DateTimeField(null=True, blank=True)
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
+    poll_lease_token = models.CharField(max_length=36, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    poll_error = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.UNTESTED)
     last_error = models.TextField(blank=True)
@@ -203,12 +211,17 @@ class AccessEvent(models.Model):
     """A door opening (or refusal) as the vendor reported it, and what Cobot said about it."""
 
     class Kind(models.TextChoices):
+        # What vendors report (every locks.vendors.base.EventKind), then what AccessBridge itself does.
         UNLOCK = "unlock", "Unlocked"
+        DENIED = "denied", "Refused"
+        LOCKED = "locked", "Locked"
+        HELD_OPEN = "held_open", "Held open"
+        FORCED_OPEN = "forced_open", "Forced open"
+        UNKNOWN = "unknown", "Unknown kind"
         REMOTE_OPEN = "remote_open", "Opened from AccessBridge"
         REMOTE_CLOSE = "remote_close", "Closed from AccessBridge"
         OPEN_FAILED = "open_failed", "Open from AccessBridge failed"
         CLOSE_FAILED = "close_failed", "Close from AccessBridge failed"
-        DENIED = "denied", "Refused"
         LIVE_REQUEST = "live_request", "Reader request"
 
     class CheckIn(models.TextChoices):
@@ -220,6 +233,7 @@ class AccessEvent(models.Model):
         UNMATCHED = "unmatched", "Unknown person or door"
         AMBIGUOUS = "ambiguous", "Several members match"
         NOT_APPLICABLE = "n/a", "No check-in"
+        IGNORED = "ignored", "Ignored (not an opening)"
         ERROR = "error", "Error"
 
     connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="events")
@@ -245,6 +259,40 @@ class AccessEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.door or '?'} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class VendorDelivery(RetryableWork):
+    """A vendor's door event as received (webhook or poll): stored first, processed by a worker, never lost.
+
+    Unique per connection and the vendor's event id, so a resent or re-polled event is the same row. An
+    event of a kind AccessBridge does not act on is stored IGNORED and never processed.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        POLL = "poll", "Poll"
+
+    connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="deliveries")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
+    event_key = models.CharField(max_length=200, help_text="The vendor's event id (hashed when long).")
+    kind = models.CharField(max_length=16, choices=AccessEvent.Kind.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    times_received = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "vendor deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_key"], name="unique_delivery_per_connection")
+        ]
+
+    def __str__(self):
+        return f"{self.connection}: {self.kind} #{self.pk}"
+
+    def perform(self):
+        # By name, as the task queue does: the check-in code imports these models.
+        return import_string("locks.checkins.checkin_from_delivery")(delivery=self)
 
 
 class Reader(models.Model):

@@ -14,7 +14,16 @@ from accessbridge.work import WorkStatus, work_retry
 from locks import door_commands, services
 from locks.engine import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
-from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
+from locks.models import (
+    AccessEvent,
+    AccessRule,
+    AccessSyncJob,
+    AuditEntry,
+    Door,
+    Gateway,
+    LockConnection,
+    VendorDelivery,
+)
 from locks.selectors import (
     adapter_offers,
     connection_webhook_url,
@@ -360,7 +369,12 @@ def audit(request, subdomain):
 
 # --- work and sync ----------------------------------------------------------------------------------------
 STUCK = [WorkStatus.FAILED, WorkStatus.WAITING]
-WORK_KINDS = {"sync": AccessSyncJob, "delivery": InboundDelivery}
+# kind → (model, the lookup of its space)
+WORK_KINDS = {
+    "sync": (AccessSyncJob, "space"),
+    "delivery": (InboundDelivery, "space"),
+    "vendor_delivery": (VendorDelivery, "connection__space"),
+}
 
 
 @login_required
@@ -372,6 +386,9 @@ def work(request, subdomain):
             :200
         ],
         "deliveries": InboundDelivery.objects.filter(space=space, status__in=STUCK)[:200],
+        "vendor_deliveries": VendorDelivery.objects.filter(
+            connection__space=space, status__in=STUCK
+        ).select_related("connection")[:200],
         "recent": AccessSyncJob.objects.filter(space=space).select_related("membership")[:20],
     }
     return render(request, "locks/work.html", context)
@@ -381,10 +398,11 @@ def work(request, subdomain):
 @require_POST
 def work_retry_view(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    model = WORK_KINDS.get(request.POST.get("kind", ""))
-    if model is None:
+    kind = WORK_KINDS.get(request.POST.get("kind", ""))
+    if kind is None:
         raise Http404
-    queryset = model.objects.filter(space=space)
+    model, space_lookup = kind
+    queryset = model.objects.filter(**{space_lookup: space})
     pk = request.POST.get("pk", "")
     if pk:
         if not pk.isdigit():

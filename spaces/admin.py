@@ -131,7 +131,7 @@ class InboundDeliveryAdmin(RetryableWorkAdmin):
     search_fields = ["event", "dedupe_key"]
     exclude = ["payload"]
     readonly_fields = [
-        "source", "space", "source_ref", "event", "dedupe_key", "payload_pretty", "times_received", "received_at",
+        "source", "space", "event", "dedupe_key", "payload_pretty", "times_received", "received_at",
         *RetryableWorkAdmin.readonly_fields,
     ]
 

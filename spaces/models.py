@@ -223,23 +223,18 @@ class NavigationLink(models.Model):
 
 
 class InboundDelivery(RetryableWork):
-    """A webhook or polled event as received: stored first, processed by a worker, never lost.
+    """A Cobot webhook as received: stored first, processed by a worker, never lost.
 
-    `dedupe_key` is unique: a vendor's event id, or for Cobot (whose deliveries carry no id) a hash
-    of space, event and body. A repeated Cobot delivery re-arms the same row, since processing
-    re-fetches the current state and is idempotent.
+    `dedupe_key` is unique: Cobot's deliveries carry no id, so it is a hash of space, event and body. A
+    repeated delivery re-arms the same row, since processing re-fetches the current state and is
+    idempotent. (Lock vendors' events are the door side's own rows: locks.VendorDelivery.)
     """
 
     class Source(models.TextChoices):
         COBOT = "cobot", "Cobot webhook"
-        VENDOR = "vendor", "Lock vendor webhook"
-        POLL = "poll", "Polled vendor event"
 
     source = models.CharField(max_length=16, choices=Source.choices, db_index=True)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="deliveries")
-    source_ref = models.CharField(
-        max_length=100, blank=True, help_text="Which lock connection, for vendor events (its id)."
-    )
     event = models.CharField(max_length=100, db_index=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField(default=dict, blank=True)

@@ -17,6 +17,7 @@ from locks.models import (
     LockConnection,
     Reader,
     VendorAccount,
+    VendorDelivery,
 )
 from spaces.models import (
     Booking,
@@ -54,6 +55,7 @@ def one_of_each(space_a, alice):
     Reader.objects.create(space=space_a, door=door, name="Reader", api_key_prefix="abc", api_key_hash="x")
     AuditEntry.objects.create(space=space_a, action="person_created", membership=member)
     AccessSyncJob.objects.create(space=space_a, membership=member, reason="test")
+    VendorDelivery.objects.create(connection=connection, event_key="e1", kind="unlock", payload={"event_id": "e1"})
 
 
 def test_every_model_of_ours_is_in_the_admin():

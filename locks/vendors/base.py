@@ -34,6 +34,26 @@ class Capability(StrEnum):
     POLLING = "polling"  # we pull door events from a cursor
 
 
+class EventKind(StrEnum):
+    """What a door event says happened, in our words: each adapter maps its vendor's words to these."""
+
+    UNLOCK = "unlock"  # a person opened the door: a Cobot check-in
+    DENIED = "denied"  # the lock refused a person: recorded
+    LOCKED = "locked"
+    HELD_OPEN = "held_open"
+    FORCED_OPEN = "forced_open"
+    UNKNOWN = "unknown"  # a word the adapter does not know
+
+
+# The kinds AccessBridge acts on; any other is stored as ignored (on the events page) and never checks in.
+EVENT_KINDS_ACTED_ON = frozenset({EventKind.UNLOCK, EventKind.DENIED})
+
+
+def event_kind_from(word, words: dict[str, EventKind]) -> EventKind:
+    """The EventKind a vendor's word stands for (`words`: the adapter's mapping); UNKNOWN for any other."""
+    return words.get(word.strip().lower(), EventKind.UNKNOWN) if isinstance(word, str) else EventKind.UNKNOWN
+
+
 # --- errors ---------------------------------------------------------------------------------------
 class VendorError(ServiceError):
     """A vendor call failed. Subclasses say how; `kind` drives the work runner (retry/wait/fail)."""
@@ -176,9 +196,10 @@ class VendorEvent:
 
     event_id: str
     occurred_at: datetime
-    kind: str = "unlock"
+    kind: EventKind
     person_ref: str = ""  # the vendor's person/credential id
     door_ref: str = ""  # the vendor's door/lock id
+    vendor_kind: str = ""  # the vendor's own word for the kind, shown for events we do not act on
     raw: dict = field(default_factory=dict)
 
 
@@ -304,5 +325,13 @@ class LockAdapter:
         raise NotImplementedError
 
     # POLLING
+    # Seconds between two polls of one connection (the schedule runs every minute: less is not possible).
+    poll_interval_seconds: ClassVar[int] = 60
+
     def events_poll(self, *, cursor: dict) -> tuple[list[VendorEvent], dict]:
+        """The events after `cursor` (a JSON object, {} at first) and the cursor to continue from.
+
+        The new cursor is saved only once the events are stored: a poll that dies in between is repeated
+        from the old cursor, and the events it gets again are recognized by their `event_id`.
+        """
         raise NotImplementedError

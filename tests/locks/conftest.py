@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accessbridge.work import work_run_due
-from locks.models import AccessRule, AccessSyncJob, Door, LockConnection
+from locks.models import AccessRule, AccessSyncJob, Door, LockConnection, VendorDelivery
 from locks.vendors import VENDOR_ADAPTERS
 from spaces.models import Booking, Membership, Plan, Space
 from spaces.signals import mirror_changed
@@ -153,6 +153,7 @@ def make_due() -> None:
     from spaces.models import InboundDelivery
 
     InboundDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    VendorDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now())
 
 
 @pytest.fixture

@@ -59,9 +59,9 @@ def test_a_lock_opening_checks_the_member_in_at_cobot(
     second = AccessEvent.objects.get(vendor_event_id="evt_2")
     assert (second.checkin_result, second.checkin_message) == ("already", "Member is already checked in.")
     assert len(cobot.check_ins("space-a")) == 1
-    from spaces.models import InboundDelivery
+    from locks.models import VendorDelivery
 
-    assert set(InboundDelivery.objects.values_list("status", flat=True)) == {"done"}
+    assert set(VendorDelivery.objects.values_list("status", flat=True)) == {"done"}
 
 
 def test_the_same_event_twice_is_one_event_and_one_checkin(
