@@ -85,6 +85,7 @@ def connections(request, subdomain):
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
             "webhook_url_revealed": _webhook_url_revealed(request, c),
             "lists_doors": adapter_class(c.vendor).lists_doors,
+            "polls": Capability.POLLING in adapter_class(c.vendor).capabilities,
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]

@@ -167,3 +167,10 @@ def test_vendors(monkeypatch):
     vendors_for_tests.STATE.clear()
     yield vendors_for_tests.STATE
     vendors_for_tests.STATE.clear()
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    """Alice's browser: she administers space A."""
+    client.force_login(alice)
+    return client
