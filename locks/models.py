@@ -82,7 +82,9 @@ class Door(models.Model):
     name = models.CharField(max_length=200)
     # Whatever the vendor's adapter needs to keep per door and must not be readable (The Keys: the gateway
     # share), so that a vendor never needs a migration of this model.
-    vendor_secrets = EncryptedJSONField(blank=True, help_text="The vendor's per-door secrets (encrypted).")
+    vendor_secrets = EncryptedJSONField(
+        default=dict, blank=True, help_text="The vendor's per-door secrets (encrypted)."
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
     battery = models.IntegerField(null=True, blank=True)
     last_status_at = models.DateTimeField(null=True, blank=True)

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
             model_name="door",
             name="vendor_secrets",
             field=accessbridge.fields.EncryptedJSONField(
-                blank=True, help_text="The vendor's per-door secrets (encrypted)."
+                blank=True, default=dict, help_text="The vendor's per-door secrets (encrypted)."
             ),
         ),
         migrations.RunPython(share_to_vendor_secrets, vendor_secrets_to_share),
