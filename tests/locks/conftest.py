@@ -27,6 +27,28 @@ def stand_ins_on_this_machine(settings):
     settings.LOCKS_ALLOW_PRIVATE_HOSTS = True
 
 
+@pytest.fixture
+def resolves_to(monkeypatch, settings):
+    """Production address rules, and DNS answers chosen by the test: `resolves_to[host] = [addresses]`
+    (socket.getaddrinfo is replaced, not our code)."""
+    import socket
+
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [
+                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
 def fixture_text(vendor: str, name: str) -> str:
     return (FIXTURES / vendor / f"{name}.json").read_text()
 

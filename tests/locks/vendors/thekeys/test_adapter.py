@@ -1,6 +1,5 @@
 """The Keys adapter end to end: cloud stand-in → gateways, doors and shares → the gateway stand-in opens."""
 
-import socket
 import time
 
 import pytest
@@ -20,7 +19,7 @@ from locks.vendors.thekeys.adapter import TheKeysAdapter
 from locks.vendors.thekeys.forms import TheKeysSettingsForm
 from tests.fakes.base import Response
 
-from .conftest import CLOUD, CODE, CONNECTION_KEY, IDENTIFIER, PASSWORD, PHONE, fixture
+from .conftest import CLOUD, CODE, CONNECTION_KEY, IDENTIFIER, PASSWORD, PHONE, closed_port_host, fixture
 
 
 @pytest.fixture
@@ -122,7 +121,7 @@ def test_it_reports_a_wrong_password(account, connection, cloud_fake):
 
 
 def test_it_reports_an_unreachable_gateway_when_testing(account, connection):
-    connection.config = {**connection.config, "gateway_host": _closed_port_host()}
+    connection.config = {**connection.config, "gateway_host": closed_port_host()}
     with pytest.raises(DeviceOffline, match="is unreachable"):
         TheKeysAdapter(connection).test_connection()
 
@@ -313,7 +312,7 @@ def test_it_explains_a_refused_key(adapter, door, gateway_fake):
 
 
 def test_it_reports_an_unreachable_gateway_quickly(adapter, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     door = Door.objects.select_related("gateway").get(pk=door.pk)
     started = time.monotonic()
     with pytest.raises(DeviceOffline, match="is unreachable"):
@@ -395,7 +394,7 @@ def test_it_refreshes_an_older_gateway_without_status_endpoint(adapter, door, ga
 
 
 def test_it_records_an_unreachable_gateway_during_refresh(adapter, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     adapter.status_refresh()  # a schedule must not crash on one offline gateway
     gateway = Gateway.objects.get(pk=door.gateway_id)
     assert gateway.status["reachable"] is False
@@ -413,12 +412,6 @@ def test_it_runs_the_gateway_admin_actions(adapter, door, gateway_fake):
         1,
         1,
     )
-
-
-def _closed_port_host() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def test_it_keeps_syncing_when_the_account_may_not_share_one_lock(account, connection, cloud_fake):
