@@ -12,13 +12,13 @@ from django.utils.dateparse import parse_datetime
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus
-from locks.engine import CURRENT_STATUSES
 from locks.models import AccessEvent, Door, LockConnection, VendorAccount
 from locks.vendors import adapter_for
 from locks.vendors.base import VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
 from spaces.inbound import delivery_store
 from spaces.models import CheckInToken, Membership
+from spaces.selectors import CURRENT_STATUSES
 
 
 def vendor_events_store(*, connection: LockConnection, events: list[VendorEvent]) -> int:
