@@ -14,12 +14,12 @@ from django.utils.dateparse import parse_datetime
 
 from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus
-from locks.engine import CURRENT_STATUSES
 from locks.models import AccessEvent, Door, LockConnection, VendorAccount, VendorDelivery
 from locks.vendors import adapter_for
 from locks.vendors.base import EVENT_KINDS_ACTED_ON, EventKind, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
 from spaces.models import CheckInToken, Membership
+from spaces.selectors import CURRENT_STATUSES
 
 
 def vendor_events_store(

@@ -359,6 +359,6 @@ class AccessSyncJob(RetryableWork):
         return f"access sync {self.membership or 'all members'} ({self.space})"
 
     def perform(self):
-        from locks.services import access_sync_job_perform
+        from locks.access.jobs import access_sync_job_perform
 
         return access_sync_job_perform(job=self)

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
-from locks.engine import access_desired, members_checked_in_today, space_rules_load
+from locks.access.desired import access_desired, members_checked_in_today, space_rules_load
+from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class, adapter_for
 from locks.vendors.base import Capability, DeviceAction, DeviceLevel, LockAdapter
@@ -235,8 +236,6 @@ def members_access_overview(
     *, space, memberships: list[Membership], now: datetime | None = None
 ) -> list[MemberAccessRow]:
     """Desired vs actual access for a page of members, with what a sync would change (a dry run)."""
-    from locks.engine import access_sync
-
     report = access_sync(
         space=space, membership_ids=[m.pk for m in memberships], now=now, dry_run=True, keep_members=True
     )

@@ -5,14 +5,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from locks.access.jobs import access_sync_all_spaces_enqueue, access_sync_jobs_prune
 from locks.models import LockConnection
 from locks.polling import connection_poll, connections_poll_due
-from locks.services import (
-    access_sync_all_spaces_enqueue,
-    access_sync_jobs_prune,
-    connection_status_refresh,
-    connections_status_refresh_enqueue,
-)
+from locks.services import connection_status_refresh, connections_status_refresh_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
 from accessbridge.work import WorkStatus, work_retry
 from locks import door_commands, services
-from locks.engine import access_sync
+from locks.access.jobs import access_sync_enqueue
+from locks.access.run import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import (
     AccessEvent,
@@ -206,7 +207,7 @@ def doors(request, subdomain):
     form = DoorForm(space=space, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         door = form.save()
-        services.access_sync_enqueue(space=space, reason="door added")
+        access_sync_enqueue(space=space, reason="door added")
         messages.success(request, f"Door {door.name} added.")
         return redirect("doors", subdomain=subdomain)
     context = {"space": space, "overview": space_doors_overview(space=space), "form": form}
@@ -220,7 +221,7 @@ def door_edit(request, subdomain, door_id):
     form = DoorForm(space=space, instance=door, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
-        services.access_sync_enqueue(space=space, reason="door changed")
+        access_sync_enqueue(space=space, reason="door changed")
         messages.success(request, f"Door {door.name} saved.")
         return redirect("doors", subdomain=subdomain)
     return render(request, "locks/door_form.html", {"space": space, "door": door, "form": form})
@@ -431,7 +432,7 @@ def sync_preview(request, subdomain):
 @require_POST
 def sync_now(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    job = services.access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
+    job = access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
     if job is None:
         messages.error(request, "Add a lock connection first.")
     else:

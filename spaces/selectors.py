@@ -37,10 +37,14 @@ def webhooks_unreachable_reason() -> str:
     return "" if address.is_global else f"{url} is not on the internet"
 
 
+def space_zone(space: Space) -> zoneinfo.ZoneInfo:
+    """The space's time zone; UTC while it names none we know (not yet synced from Cobot)."""
+    return zoneinfo.ZoneInfo(space.time_zone if time_zone_is_valid(space.time_zone) else "UTC")
+
+
 def space_today(space: Space, now: datetime | None = None) -> date:
     """The calendar date at the space (its time zone): Cobot's dates (canceled_to, starts_at) are local days."""
-    tz = zoneinfo.ZoneInfo(space.time_zone if time_zone_is_valid(space.time_zone) else "UTC")
-    return timezone.localtime(now or timezone.now(), tz).date()
+    return timezone.localtime(now or timezone.now(), space_zone(space)).date()
 
 
 def cobot_spaces_connectable(*, user) -> list[dict]:

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from accessbridge.work import work_execute
-from locks.engine import access_sync
+from locks.access.run import access_sync
 from locks.models import AccessSyncJob, AuditEntry, Door, LockConnection, VendorAccount
 from locks.services import connection_test
 from tests.fakes.base import Response
@@ -275,7 +275,7 @@ def test_a_second_sync_of_a_space_gives_way_and_runs_a_little_later(ada, members
     from django.core.management import CommandError, call_command
     from django.db import connections
 
-    from locks.engine import space_sync_exclusive
+    from locks.access.run import space_sync_exclusive
 
     held, release = threading.Event(), threading.Event()
 

@@ -193,7 +193,7 @@ def test_member_may_open_follows_plan_time_passes_and_bookings(members, remote):
 
 
 def test_the_engine_has_nothing_to_do_at_a_remote_only_vendor(members, remote):
-    from locks.engine import access_sync
+    from locks.access.run import access_sync
 
     rule_for(members.space, remote)
     members.add()

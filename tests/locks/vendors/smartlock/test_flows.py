@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from locks.engine import access_sync
+from locks.access.run import access_sync
 from locks.models import AccessEvent, AuditEntry, Door, VendorAccount
 from tests.locks.conftest import rule_for, run_work, smartlock_connection
 
