@@ -49,7 +49,11 @@ class LockConnectionAdmin(DeletedThroughServiceAdmin):
     list_filter = ["vendor", "enabled", "status", "space"]
     search_fields = ["name", "space__subdomain"]
     exclude = ["credentials", "webhook_secret"]
-    readonly_fields = ["key", "credentials_masked", "secret", "last_error", "last_checked_at", "created_at"]
+    readonly_fields = [
+        "key", "credentials_masked", "secret", "last_error", "last_checked_at", "created_at",
+        # the poll runner's own bookkeeping (locks.polling); poll_cursor and poll_due_at stay editable
+        "poll_lease_until", "poll_lease_token", "polled_at", "poll_error",
+    ]
 
     @admin.display(description="Credentials")
     def credentials_masked(self, obj):
