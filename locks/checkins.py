@@ -25,8 +25,8 @@ from spaces.selectors import CURRENT_STATUSES
 def vendor_events_store(
     *, connection: LockConnection, events: list[VendorEvent], source: str = VendorDelivery.Source.WEBHOOK
 ) -> int:
-    """Store each event once as a VendorDelivery (deduplicated on the vendor's event id) and queue the new
-    ones after commit; returns how many were new. Kinds we do not act on are stored IGNORED, with their
+    """Store each event once as a VendorDelivery (deduplicated on the vendor's event id) and queue those
+    still pending after commit; returns how many were new. Kinds we do not act on are stored IGNORED, with their
     door event recorded for the events page, and never queued."""
     created = 0
     for event in events:
