@@ -306,8 +306,3 @@ class AccessSyncJob(RetryableWork):
 
     def __str__(self):
         return f"access sync {self.membership or 'all members'} ({self.space})"
-
-    def perform(self):
-        from locks.access.jobs import access_sync_job_perform
-
-        return access_sync_job_perform(job=self)

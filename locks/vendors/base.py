@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, ClassVar
 from django import forms
 
 from accessbridge.http import AUTH, PERMANENT, TRANSIENT, ServiceError
+from locks.models import Door, Grant, LockConnection
+from spaces.models import Membership
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from locks.models import Door, Grant, LockConnection
-    from spaces.models import Membership
 
 
 class Capability(StrEnum):
@@ -189,8 +188,6 @@ class LockAdapter:
 
         Vendors that need more than a list (gateways, share codes) override this.
         """
-        from locks.models import Door
-
         doors = []
         for found in self.list_doors():
             door, _ = Door.objects.update_or_create(
