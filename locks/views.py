@@ -65,7 +65,7 @@ def _gateway(request, subdomain, gateway_id):
 
 
 def _has_webhooks(vendor: str) -> bool:
-    return Capability.WEBHOOKS in adapter_class(vendor).capabilities
+    return adapter_class(vendor).supports(Capability.WEBHOOKS)
 
 
 # --- connections ------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def door_close(request, subdomain, door_id):
 @require_POST
 def connection_status_refresh(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
-    if not adapter_offers(connection.vendor, "status_refresh"):
+    if not adapter_class(connection.vendor).supports(Capability.STATUS):
         raise Http404
     ok, message = services.connection_status_refresh(connection=connection)
     (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")

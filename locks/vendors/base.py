@@ -31,6 +31,7 @@ class Capability(StrEnum):
     REMOTE_OPEN = "remote_open"  # we can open a door on demand
     WEBHOOKS = "webhooks"  # the vendor pushes door events to us
     POLLING = "polling"  # we pull door events from a cursor
+    STATUS = "status"  # we read door state, battery and gateway status (status_refresh)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -172,8 +173,10 @@ class LockAdapter:
         self.credentials: dict = connection.credentials or {}
         self.config: dict = connection.config or {}
 
-    def supports(self, capability: Capability) -> bool:
-        return capability in self.capabilities
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        """The one way to ask what a vendor does, on the adapter class or an instance."""
+        return capability in cls.capabilities
 
     # Every adapter
     def test_connection(self) -> str:

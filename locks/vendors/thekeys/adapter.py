@@ -54,7 +54,7 @@ SHARE_NAME = "AccessBridge"
 class TheKeysAdapter(LockAdapter):
     key = "thekeys"
     label = "The Keys"
-    capabilities = frozenset({Capability.REMOTE_OPEN})
+    capabilities = frozenset({Capability.REMOTE_OPEN, Capability.STATUS})
     settings_form = TheKeysSettingsForm
     secret_fields = ("password",)
 
