@@ -6,7 +6,6 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from accessbridge.fields import EncryptedJSONField, EncryptedTextField
 from accessbridge.work import RetryableWork
@@ -292,10 +291,6 @@ class VendorDelivery(RetryableWork):
     def __str__(self):
         return f"{self.connection}: {self.kind} #{self.pk}"
 
-    def perform(self):
-        # By name, as the task queue does: the check-in code imports these models.
-        return import_string("locks.checkins.checkin_from_delivery")(delivery=self)
-
 
 class Reader(models.Model):
     """A card reader/keypad that asks us live whether to open (API key stored hashed)."""
@@ -357,8 +352,3 @@ class AccessSyncJob(RetryableWork):
 
     def __str__(self):
         return f"access sync {self.membership or 'all members'} ({self.space})"
-
-    def perform(self):
-        from locks.access.jobs import access_sync_job_perform
-
-        return access_sync_job_perform(job=self)

@@ -44,7 +44,7 @@ def poll_lease() -> timedelta:
 
 
 def polling_vendors() -> list[str]:
-    return [key for key in VENDOR_ADAPTERS if Capability.POLLING in adapter_class(key).capabilities]
+    return [key for key in VENDOR_ADAPTERS if adapter_class(key).supports(Capability.POLLING)]
 
 
 def _due(now: datetime) -> Q:

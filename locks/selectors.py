@@ -14,8 +14,8 @@ from django.utils.timesince import timesince
 from locks.access.desired import access_desired, members_checked_in_today, space_rules_load
 from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
-from locks.vendors import adapter_class, adapter_for
-from locks.vendors.base import Capability, DeviceAction, DeviceLevel, LockAdapter
+from locks.vendors import adapter_class
+from locks.vendors.base import Capability, DeviceAction, DeviceLevel
 from spaces.models import Booking, Membership
 
 
@@ -53,20 +53,10 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
         .select_related("connection")
         .order_by("name")
     )
-    return [d for d in doors if adapter_for(d.connection).supports(Capability.REMOTE_OPEN)]
+    return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
 
 
-# --- what an adapter offers beyond its capabilities -------------------------------------------------------
-def adapter_offers(vendor: str, method: str) -> bool:
-    """Does the vendor's adapter implement `method` (beyond the base class's no-op, if it has one)?
-
-    Device maintenance (status, gateway and lock actions) is optional per vendor, like capabilities;
-    pages ask this instead of testing vendor names.
-    """
-    implementation = getattr(adapter_class(vendor), method, None)
-    return callable(implementation) and implementation is not getattr(LockAdapter, method, None)
-
-
+# --- device maintenance (gateway and lock actions) -----------------------------------------------------------
 def device_actions_offered(*, vendor: str, level: str) -> list[DeviceAction]:
     return adapter_class(vendor).device_actions_at(level)
 
@@ -137,13 +127,12 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
         gateways_of[gateway.connection_id].append(gateway)
     overview = []
     for connection in connections:
-        remote = (
-            connection.enabled and Capability.REMOTE_OPEN in adapter_class(connection.vendor).capabilities
-        )
+        adapter = adapter_class(connection.vendor)
+        remote = connection.enabled and adapter.supports(Capability.REMOTE_OPEN)
         door_actions = device_actions_offered(vendor=connection.vendor, level=DeviceLevel.DOOR)
         gateway_rows = [_gateway_row(g) for g in gateways_of[connection.pk]]
         unreachable = {row.gateway.pk for row in gateway_rows if row.reachable is False}
-        refreshable = adapter_offers(connection.vendor, "status_refresh")
+        refreshable = adapter.supports(Capability.STATUS)
         overview.append(
             ConnectionDoors(
                 connection=connection,
@@ -163,7 +152,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                 gateways=gateway_rows,
                 gateway_actions=device_actions_offered(vendor=connection.vendor, level=DeviceLevel.GATEWAY),
                 refreshable=refreshable,
-                lists_doors=adapter_class(connection.vendor).lists_doors,
+                lists_doors=adapter.lists_doors,
             )
         )
     return overview

@@ -15,7 +15,7 @@ from accessbridge.http import ServiceError
 from locks.access.jobs import access_sync_enqueue, access_sync_waiting_retry
 from locks.connection_status import connection_status_set
 from locks.models import AuditEntry, Door, Grant, LockConnection, VendorAccount
-from locks.selectors import adapter_offers, connection_status_summary
+from locks.selectors import connection_status_summary
 from locks.vendors import adapter_class, adapter_for
 from locks.vendors.base import Capability, DeviceAction, DeviceLevel
 from spaces.models import Space, new_secret
@@ -116,7 +116,7 @@ def connection_deletion_blockers(*, connection: LockConnection) -> list[str]:
     and grants we created at the vendor; they go only once nobody is left there."""
     Status = VendorAccount.Status
     live = [Status.ACTIVE, Status.PENDING]
-    if Capability.DOOR_GROUPS in adapter_class(connection.vendor).capabilities:
+    if adapter_class(connection.vendor).supports(Capability.DOOR_GROUPS):
         live.append(Status.PAUSED)  # door-group vendors keep a paused member's person
     people = VendorAccount.objects.filter(connection=connection, status__in=live).count()
     grants = Grant.objects.filter(
@@ -197,7 +197,7 @@ def connection_status_refresh(*, connection: LockConnection) -> tuple[bool, str]
     The adapter stores what it read, and each gateway's or door's error, on the rows; an error that stops
     the whole refresh comes back here instead of raising.
     """
-    if not adapter_offers(connection.vendor, "status_refresh"):
+    if not adapter_class(connection.vendor).supports(Capability.STATUS):
         return False, f"{connection.get_vendor_display()} reports no door status."
     try:
         adapter_for(connection).status_refresh()
@@ -215,7 +215,7 @@ def connections_status_refresh_enqueue() -> int:
     connections = LockConnection.objects.filter(enabled=True, space__status=Space.Status.ACTIVE)
     queued = 0
     for connection_id, vendor in connections.order_by("pk").values_list("pk", "vendor"):
-        if not adapter_offers(vendor, "status_refresh"):
+        if not adapter_class(vendor).supports(Capability.STATUS):
             continue
         async_task(
             "locks.tasks.connection_status_refresh_task",

@@ -26,7 +26,6 @@ from locks.models import (
     VendorDelivery,
 )
 from locks.selectors import (
-    adapter_offers,
     connection_webhook_url,
     members_access_overview,
     space_doors_overview,
@@ -73,7 +72,7 @@ def _gateway(request, subdomain, gateway_id):
 
 
 def _has_webhooks(vendor: str) -> bool:
-    return Capability.WEBHOOKS in adapter_class(vendor).capabilities
+    return adapter_class(vendor).supports(Capability.WEBHOOKS)
 
 
 # --- connections ------------------------------------------------------------------------------------------
@@ -86,7 +85,7 @@ def connections(request, subdomain):
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
             "webhook_url_revealed": _webhook_url_revealed(request, c),
             "lists_doors": adapter_class(c.vendor).lists_doors,
-            "polls": Capability.POLLING in adapter_class(c.vendor).capabilities,
+            "polls": adapter_class(c.vendor).supports(Capability.POLLING),
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]
@@ -255,7 +254,7 @@ def door_close(request, subdomain, door_id):
 @require_POST
 def connection_status_refresh(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
-    if not adapter_offers(connection.vendor, "status_refresh"):
+    if not adapter_class(connection.vendor).supports(Capability.STATUS):
         raise Http404
     ok, message = services.connection_status_refresh(connection=connection)
     (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")

@@ -12,6 +12,7 @@ from spaces.models import (
     Space,
     SpaceAdmin,
 )
+from spaces.services import space_sync_enqueue
 
 
 class SpaceAdminInline(admin.TabularInline):
@@ -32,8 +33,6 @@ class SpaceModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Full sync with Cobot now (queued)")
     def sync_now(self, request, queryset):
-        from spaces.services import space_sync_enqueue
-
         spaces = list(queryset.filter(status=Space.Status.ACTIVE))
         for space in spaces:
             space_sync_enqueue(space=space)

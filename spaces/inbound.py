@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accessbridge.work import WorkPermanentError, WorkStatus
+from spaces.models import InboundDelivery
 
 DeliveryHandler = Callable[..., str | None]
 _handlers: dict[str, DeliveryHandler] = {}
@@ -45,8 +46,6 @@ def delivery_store(
     no id, and processing re-fetches the current state) puts a finished row back in the queue.
     `status=IGNORED` stores an event we don't handle, for the record, without processing it.
     """
-    from spaces.models import InboundDelivery
-
     try:
         with transaction.atomic():
             delivery = InboundDelivery.objects.create(

@@ -71,6 +71,21 @@ class Space(models.Model):
     def cobot_url(self) -> str:
         return settings.COBOT_SPACE_URL_TEMPLATE.format(subdomain=self.subdomain)
 
+    def mark_reconnect_needed(self, *, error: str, token_generation: int | None = None) -> bool:
+        """Cobot refused the space's token: "reconnect needed", unless the token was replaced meanwhile.
+
+        `token_generation`: that of the refused token (default: the one this row holds). Returns False
+        (nothing marked) when the stored token is another one by now, e.g. a reconnect revoked the old one.
+        """
+        generation = self.token_generation if token_generation is None else token_generation
+        current = Space.objects.filter(pk=self.pk, token_generation=generation).exclude(
+            status=Space.Status.DISCONNECTED
+        )
+        marked = current.update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
+        if marked:
+            self.status, self.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
+        return bool(marked)
+
 
 class SpaceAdmin(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_roles")
@@ -247,8 +262,3 @@ class InboundDelivery(RetryableWork):
 
     def __str__(self):
         return f"{self.source}:{self.event} #{self.pk}"
-
-    def perform(self):
-        from spaces.inbound import delivery_process
-
-        return delivery_process(delivery=self)

@@ -13,6 +13,7 @@ from accessbridge.http import ServiceError
 from accessbridge.work import WorkStatus, work_retry
 from spaces.cobot import client
 from spaces.cobot.records import space_time_zone
+from spaces.mirror import SUBSCRIBED_EVENTS, values_assign
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -38,34 +39,6 @@ class ConnectError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-
-
-def space_mark_reconnect_needed(*, space: Space, error: str, token_generation: int | None = None) -> bool:
-    """Cobot refused the space's token: "reconnect needed", unless the token was replaced meanwhile.
-
-    `token_generation`: that of the refused token (default: the one `space` holds). Returns False
-    (nothing marked) when the stored token is another one by now, e.g. a reconnect revoked the old one.
-    """
-    generation = space.token_generation if token_generation is None else token_generation
-    current = Space.objects.filter(pk=space.pk, token_generation=generation).exclude(status=Space.Status.DISCONNECTED)
-    marked = current.update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
-    if marked:
-        space.status, space.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
-    return bool(marked)
-
-
-def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
-    """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
-
-    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
-    ever added by connecting a space.
-    """
-    deleted, _ = (
-        SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id)
-        .exclude(space__subdomain__in=administered)
-        .delete()
-    )
-    return deleted
 
 
 def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
@@ -243,8 +216,6 @@ def subscriptions_ensure(*, space: Space, listed: list[dict] | None = None) -> d
 
     `listed`: Cobot's list of the space's subscriptions when the caller has it already (the sync).
     """
-    from spaces.mirror import SUBSCRIBED_EVENTS
-
     wanted = {event: subscription_callback_url(space=space, event=event) for event in SUBSCRIBED_EVENTS}
     counts = {"kept": 0, "created": 0, "deleted": 0}
     kept: dict[str, dict] = {}
@@ -275,8 +246,6 @@ def subscriptions_ensure(*, space: Space, listed: list[dict] | None = None) -> d
 
 def _subscriptions_record(space: Space, kept: dict[str, dict]) -> None:
     """Our rows of the subscriptions at Cobot; unchanged rows are not written (the sync runs this often)."""
-    from spaces.mirror import values_assign
-
     with transaction.atomic():
         rows = {row.event: row for row in CobotSubscription.objects.select_for_update().filter(space=space)}
         for event, subscription in kept.items():
@@ -383,7 +352,11 @@ def _navigation_links_remove(space: Space) -> None:
 # --- sync --------------------------------------------------------------------------------------------
 def space_sync_enqueue(*, space: Space) -> None:
     """Ask a worker for a full sync of this space, once the current transaction commits."""
-    from spaces.tasks import space_sync_send
-
     pk = space.pk
     transaction.on_commit(lambda: space_sync_send(pk))
+
+
+def space_sync_send(space_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("spaces.tasks.space_sync_task", space_id, task_name=f"sync space #{space_id}", group="spaces.sync")

@@ -265,12 +265,8 @@ class _Context:
 
 
 def _changed_rows(*, memberships, plans, checkin_tokens, bookings) -> int:
-    return (
-        sum(plans.values())
-        + memberships["created"] + memberships["updated"] + memberships["ended"]
-        + sum(checkin_tokens.values())
-        + sum(bookings.values())
-    )  # fmt: skip
+    members = memberships["created"] + memberships["updated"] + memberships["ended"]
+    return members + sum(plans.values()) + sum(checkin_tokens.values()) + sum(bookings.values())
 
 
 class _Plans:

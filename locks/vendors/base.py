@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, ClassVar
 from django import forms
 
 from accessbridge.http import AUTH, PERMANENT, TRANSIENT, ServiceError
+from locks.models import Door, Grant, LockConnection
+from spaces.models import Membership
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from locks.models import Door, Grant, LockConnection
-    from spaces.models import Membership
 
 
 class Capability(StrEnum):
@@ -32,6 +31,7 @@ class Capability(StrEnum):
     REMOTE_OPEN = "remote_open"  # we can open a door on demand
     WEBHOOKS = "webhooks"  # the vendor pushes door events to us
     POLLING = "polling"  # we pull door events from a cursor
+    STATUS = "status"  # we read door state, battery and gateway status (status_refresh)
 
 
 class EventKind(StrEnum):
@@ -222,8 +222,10 @@ class LockAdapter:
         self.credentials: dict = connection.credentials or {}
         self.config: dict = connection.config or {}
 
-    def supports(self, capability: Capability) -> bool:
-        return capability in self.capabilities
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        """The one way to ask what a vendor does, on the adapter class or an instance."""
+        return capability in cls.capabilities
 
     @classmethod
     def device_action(cls, name: str, *, level: str) -> DeviceAction | None:
@@ -246,8 +248,6 @@ class LockAdapter:
 
         Vendors that need more than a list (gateways, share codes) override this.
         """
-        from locks.models import Door
-
         doors = []
         for found in self.list_doors():
             door, _ = Door.objects.update_or_create(

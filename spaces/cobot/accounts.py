@@ -11,6 +11,7 @@ which must not replace the full-scope token an admin connects spaces with (`cobo
 from allauth.socialaccount.models import SocialAccount, SocialToken
 
 from accessbridge.fields import decrypt_str, encrypt_str
+from spaces.models import SpaceAdmin
 
 PROVIDER_ID = "cobot"
 # A sign-in started with ?purpose=member (framed member page) carries this in allauth's state.
@@ -84,7 +85,19 @@ def cobot_sign_in_received(sender, request, sociallogin, **kwargs) -> None:
     admin_of = (account.extra_data or {}).get("admin_of")
     user = sociallogin.user
     if isinstance(admin_of, list) and user is not None and user.pk is not None:
-        from spaces.services import space_admins_prune
-
         administered = {str(e.get("space_subdomain")) for e in admin_of if isinstance(e, dict)}
         space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)
+
+
+def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
+    """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
+
+    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
+    ever added by connecting a space.
+    """
+    deleted, _ = (
+        SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id)
+        .exclude(space__subdomain__in=administered)
+        .delete()
+    )
+    return deleted

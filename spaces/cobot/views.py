@@ -10,6 +10,7 @@ from allauth.socialaccount.providers.oauth2.views import OAuth2Adapter, OAuth2Ca
 from accessbridge.http import ServiceError, http_request
 from spaces.cobot import client
 from spaces.cobot.accounts import PROVIDER_ID
+from spaces.models import Space
 
 
 class CobotOAuth2Client(OAuth2Client):
@@ -53,8 +54,6 @@ class CobotOAuth2Adapter(OAuth2Adapter):
         # Framed pages sign members in through their space's own authorize page (cobot-api.md).
         subdomain = self.request.GET.get("cobot_subdomain", "")
         if client.subdomain_is_valid(subdomain):
-            from spaces.models import Space
-
             if Space.objects.filter(subdomain=subdomain).exclude(status=Space.Status.DISCONNECTED).exists():
                 return f"{client.space_base_url(subdomain)}/oauth/authorize"
         return client.site_url("oauth/authorize")

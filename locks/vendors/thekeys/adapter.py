@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from django.utils import timezone
 
 from accessbridge.http import Timeout
+from locks.models import Door, Gateway
 from locks.vendors.base import (
     Capability,
     Deadline,
@@ -43,9 +44,6 @@ from .codes import SERVICE
 from .forms import TheKeysSettingsForm
 from .signing import EXCLUSIVE_WAIT_SECONDS, INTERACTIVE_WAIT_SECONDS, gateway_exclusive, signing_ts_claim
 
-if TYPE_CHECKING:
-    from locks.models import Door, Gateway
-
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -57,7 +55,7 @@ SHARE_NAME = "AccessBridge"
 class TheKeysAdapter(LockAdapter):
     key = "thekeys"
     label = "The Keys"
-    capabilities = frozenset({Capability.REMOTE_OPEN})
+    capabilities = frozenset({Capability.REMOTE_OPEN, Capability.STATUS})
     settings_form = TheKeysSettingsForm
     secret_fields = ("password",)
     device_actions = DEVICE_ACTIONS
@@ -199,8 +197,6 @@ class TheKeysAdapter(LockAdapter):
         return result
 
     def _gateway_mark(self, gateway: Gateway, *, reachable: bool, error: str = "", **status) -> None:
-        from locks.models import Gateway
-
         now = timezone.now()
         if reachable and not error and not status:
             # The usual open: only "seen now" when the row already says all is well (checked in the
@@ -244,15 +240,11 @@ class TheKeysAdapter(LockAdapter):
             raise VendorNotFound("This door or gateway belongs to another connection.", service=SERVICE)
 
     def _door_state_set(self, door: Door, state: str) -> None:
-        from locks.models import Door
-
         door.state, door.last_status_at = state, timezone.now()
         Door.objects.filter(pk=door.pk).update(state=door.state, last_status_at=door.last_status_at)
 
     # --- status -------------------------------------------------------------------------------------
     def _gateway_refresh(self, gateway: Gateway) -> None:
-        from locks.models import Door, Gateway
-
         doors = list(Door.objects.filter(connection=self.connection, gateway=gateway, enabled=True))
 
         def read_status(client: GatewayClient) -> GatewayStatus | None:
@@ -322,8 +314,6 @@ class TheKeysAdapter(LockAdapter):
         gateways = sorted(lock.gateways, key=lambda g: g.id)
         if not gateways:
             return None
-        from locks.models import Door
-
         door = Door.objects.filter(connection=self.connection, vendor_ref=str(lock.id)).first()
         linked = (door.extra or {}).get("gateway_accessory_id") if door else None
         # Keep a door on the gateway it already uses when the lock is paired with several.
@@ -332,8 +322,6 @@ class TheKeysAdapter(LockAdapter):
     def _gateway_upsert(
         self, cloud: TheKeysCloud, accessory: CloudAccessory, *, only_gateway: bool
     ) -> Gateway:
-        from locks.models import Gateway
-
         info = cloud.accessory(accessory.id)
         # The admin's address wins (a fixed IP, a port forward); with several gateways it cannot say which.
         host = (self.config.get("gateway_host") if only_gateway else "") or info.ip
@@ -396,8 +384,6 @@ class TheKeysAdapter(LockAdapter):
         *,
         error: str = "",
     ) -> Door:
-        from locks.models import Door
-
         door = Door.objects.filter(connection=self.connection, vendor_ref=str(lock.id)).first()
         if door is None:
             door = Door(connection=self.connection, vendor_ref=str(lock.id))

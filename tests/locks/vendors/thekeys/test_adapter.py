@@ -46,7 +46,7 @@ def test_it_is_registered():
 
 
 def test_it_declares_only_what_the_gateway_can_do():
-    assert TheKeysAdapter.capabilities == frozenset({Capability.REMOTE_OPEN})
+    assert TheKeysAdapter.capabilities == frozenset({Capability.REMOTE_OPEN, Capability.STATUS})
     assert Capability.PERSON_ACCOUNTS not in TheKeysAdapter.capabilities
     assert Capability.POLLING not in TheKeysAdapter.capabilities
     assert TheKeysAdapter.secret_fields == ("password",)
