@@ -161,9 +161,9 @@ def test_a_failing_poll_is_shown_and_tried_again_after_the_interval(connection, 
     assert connection.poll_error == ""
 
 
-@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_never_poll_one_connection_at_once(space_a, site):
+    """Two threads, each with its own database connection, as two workers are (PostgreSQL and SQLite)."""
     connection = example_connection(space_a)
     site.event_add("door.held_open", door="lock-1")
     inside, release = threading.Event(), threading.Event()
