@@ -127,3 +127,18 @@ def test_it_finds_function_local_imports_of_our_own_modules_only_in_app_ready():
                 if own and function is not None and not (path.name == "apps.py" and function == "ready"):
                     misplaced.append(f"{path.relative_to(ROOT)}:{node.lineno} {imported}")
     assert sorted(set(misplaced)) == []
+
+
+def test_the_access_engine_is_stacked_one_way():
+    """locks.access: each module imports only those after it (the package docstring's order)."""
+    order = ["jobs", "run", "plan", "apply", "operations", "desired"]
+    modules = {name: path for name, path in app_modules("locks").items() if name.startswith("locks.access.")}
+    assert sorted(modules) == sorted(f"locks.access.{name}" for name in order)
+    graph = import_graph(app_modules("locks"))
+    upward = [
+        f"{name} imports {imported}"
+        for position, name in enumerate(order)
+        for imported in sorted(graph[f"locks.access.{name}"])
+        if imported.startswith("locks.access.") and order.index(imported.rpartition(".")[2]) <= position
+    ]
+    assert upward == []
