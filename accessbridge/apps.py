@@ -26,6 +26,7 @@ SCHEDULES: list[dict] = [
     {"name": "locks: access sync (dates, bookings)", "func": "locks.tasks.access_sync_due", "minutes": 15},
     {"name": "locks: access sync with vendor check", "func": "locks.tasks.access_sync_daily", "minutes": 24 * 60},
     {"name": "locks: door and gateway status", "func": "locks.tasks.status_refresh_due", "minutes": 5},
+    {"name": "locks: poll vendors' door events", "func": "locks.tasks.events_poll_due", "minutes": 1},
     {"name": "spaces: full sync of every connected space", "func": "spaces.tasks.spaces_sync_all", "minutes": 15},
     # spaces.admins.ADMIN_CHECK_SCHEDULE_MINUTES: with its interval, every linked admin within 15 minutes.
     {"name": "spaces: re-check admins at Cobot", "func": "spaces.tasks.space_admins_check_due", "minutes": 5},

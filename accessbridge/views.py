@@ -5,6 +5,7 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accessbridge.fields import stored_secrets_unreadable
 from accessbridge.health import worker_health
 
 
@@ -27,8 +28,6 @@ def health(request):
     The worker's state is reported, not judged: a web node stays in service while the worker is down
     (inbound events are stored and wait for it).
     """
-    from accessbridge.fields import stored_secrets_unreadable
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

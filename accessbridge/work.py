@@ -10,6 +10,7 @@ and shows on the dashboard. A schedule (`work_dispatch_due`) picks up due and st
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.apps import apps
@@ -21,6 +22,10 @@ from django.utils import timezone
 from accessbridge.http import ServiceError
 
 logger = logging.getLogger(__name__)
+
+# Model label → the function that does a row's work. Each app registers its own in AppConfig.ready(), so
+# that its models never import the services they run (services import the models).
+_performers: dict[str, Callable[..., str | None]] = {}
 
 
 class WorkStatus(models.TextChoices):
@@ -61,14 +66,23 @@ class RetryableWork(models.Model):
         abstract = True
 
     def perform(self) -> str | None:
-        """Do the work. Return a final status (e.g. WorkStatus.IGNORED) or None for done.
+        """Do the work (the performer registered for this model). Return a final status (e.g.
+        WorkStatus.IGNORED) or None for done.
 
         Raise ServiceError (classified), WorkWaiting or WorkPermanentError to steer retries.
         """
-        raise NotImplementedError
+        performer = _performers.get(self._meta.label)
+        if performer is None:
+            raise NotImplementedError(f"no performer registered for {self._meta.label}")
+        return performer(self)
 
     def enqueue(self) -> None:
         work_enqueue(self)
+
+
+def work_performer_register(model: type[RetryableWork], performer: Callable[..., str | None]) -> None:
+    """`performer(row)` does the work of `model`'s rows (see RetryableWork.perform)."""
+    _performers[model._meta.label] = performer
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:

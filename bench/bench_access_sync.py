@@ -25,7 +25,7 @@ DATABASE = django_for_bench()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from locks.engine import access_sync  # noqa: E402
+from locks.access.run import access_sync  # noqa: E402
 from locks.models import AccessRule, Door, LockConnection, VendorAccount  # noqa: E402
 from spaces.models import Membership, Space  # noqa: E402
 from tests.fakes.cobot import CobotFake  # noqa: E402

@@ -76,7 +76,7 @@ def run(args) -> int:
             gateway=gateway,
             vendor_ref="1",
             name="Entrée",
-            share_code=code,
+            vendor_secrets={"share_code": code},
             extra={"identifier": identifier},
         )
         adapter = TheKeysAdapter(lock_connection)

@@ -13,6 +13,7 @@ from locks.models import (
     LockConnection,
     Reader,
     VendorAccount,
+    VendorDelivery,
 )
 
 
@@ -48,7 +49,11 @@ class LockConnectionAdmin(DeletedThroughServiceAdmin):
     list_filter = ["vendor", "enabled", "status", "space"]
     search_fields = ["name", "space__subdomain"]
     exclude = ["credentials", "webhook_secret"]
-    readonly_fields = ["key", "credentials_masked", "secret", "last_error", "last_checked_at", "created_at"]
+    readonly_fields = [
+        "key", "credentials_masked", "secret", "last_error", "last_checked_at", "created_at",
+        # the poll runner's own bookkeeping (locks.polling); poll_cursor and poll_due_at stay editable
+        "poll_lease_until", "poll_lease_token", "polled_at", "poll_error",
+    ]
 
     @admin.display(description="Credentials")
     def credentials_masked(self, obj):
@@ -78,12 +83,12 @@ class DoorAdmin(DeletedThroughServiceAdmin):
     list_display = ["name", "connection", "vendor_ref", "state", "battery", "enabled"]
     list_filter = ["state", "enabled", "connection__vendor", "connection__space"]
     search_fields = ["name", "vendor_ref"]
-    exclude = ["share_code"]
-    readonly_fields = ["share", "last_status_at"]
+    exclude = ["vendor_secrets"]
+    readonly_fields = ["vendor_secrets_masked", "last_status_at"]
 
-    @admin.display(description="Share code")
-    def share(self, obj):
-        return masked(obj.share_code)
+    @admin.display(description="Vendor secrets")
+    def vendor_secrets_masked(self, obj):
+        return ", ".join(f"{k}: {masked(str(v))}" for k, v in sorted(obj.vendor_secrets.items())) or "—"
 
     def deletion_blockers(self, obj):
         return services.door_deletion_blockers(door=obj)
@@ -129,6 +134,22 @@ class AccessEventAdmin(admin.ModelAdmin):
     @admin.display(description="Raw event")
     def raw_pretty(self, obj):
         return pretty_json(obj.raw)
+
+
+@admin.register(VendorDelivery)
+class VendorDeliveryAdmin(RetryableWorkAdmin):
+    list_display = ["__str__", "connection", "source", "kind", "status", "attempts", "received_at"]
+    list_filter = ["status", "source", "kind", "connection__vendor", "connection__space"]
+    search_fields = ["event_key"]
+    exclude = ["payload"]
+    readonly_fields = [
+        "connection", "source", "event_key", "kind", "payload_pretty", "times_received", "received_at",
+        *RetryableWorkAdmin.readonly_fields,
+    ]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return pretty_json(obj.payload)
 
 
 @admin.register(Reader)

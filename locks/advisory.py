@@ -1,5 +1,5 @@
 """PostgreSQL session advisory locks: one call at a time per gateway (The Keys signing) and one access
-sync at a time per space (locks.engine). Keys are (namespace, id) pairs: pg_*_advisory_lock(int, int).
+sync at a time per space (locks.access.run). Keys are (namespace, id) pairs: pg_*_advisory_lock(int, int).
 
 A session lock outlives transactions, so it is released explicitly; if that fails (a broken session, or
 a transaction aborted by the caller's own error), the connection is closed: a pooled or persistent

@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from locks.door_commands import door_open
 from locks.models import Door
 from locks.selectors import member_remote_doors
-from locks.services import door_open
 from spaces.embedded import framed_by_cobot, member_page_section_register
 from spaces.models import Space
 from spaces.selectors import membership_of_viewer

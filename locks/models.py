@@ -27,7 +27,14 @@ class LockConnection(models.Model):
     credentials = EncryptedJSONField(blank=True, help_text="API keys, passwords (encrypted).")
     config = models.JSONField(default=dict, blank=True, help_text="Non-secret settings (base URL, …).")
     webhook_secret = EncryptedTextField(default=new_secret)
+    # Polling vendors (locks.polling): where the next poll continues, when it is due, and the lease of the
+    # worker polling now (one poll per connection at a time; a dead worker's lease runs out).
     poll_cursor = models.JSONField(default=dict, blank=True)
+    poll_due_at = models.DateTimeField(null=True, blank=True)
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
+    poll_lease_token = models.CharField(max_length=36, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    poll_error = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.UNTESTED)
     last_error = models.TextField(blank=True)
@@ -72,8 +79,11 @@ class Door(models.Model):
     gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="doors")
     vendor_ref = models.CharField(max_length=100, help_text="The vendor's id of this lock/door/group.")
     name = models.CharField(max_length=200)
-    share_code = EncryptedTextField(blank=True, help_text="Gateway share code (The Keys), encrypted.")
-    vendor_share_id = models.CharField(max_length=100, blank=True)
+    # Whatever the vendor's adapter needs to keep per door and must not be readable (The Keys: the gateway
+    # share), so that a vendor never needs a migration of this model.
+    vendor_secrets = EncryptedJSONField(
+        default=dict, blank=True, help_text="The vendor's per-door secrets (encrypted)."
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
     battery = models.IntegerField(null=True, blank=True)
     last_status_at = models.DateTimeField(null=True, blank=True)
@@ -202,12 +212,17 @@ class AccessEvent(models.Model):
     """A door opening (or refusal) as the vendor reported it, and what Cobot said about it."""
 
     class Kind(models.TextChoices):
+        # What vendors report (every locks.vendors.base.EventKind), then what AccessBridge itself does.
         UNLOCK = "unlock", "Unlocked"
+        DENIED = "denied", "Refused"
+        LOCKED = "locked", "Locked"
+        HELD_OPEN = "held_open", "Held open"
+        FORCED_OPEN = "forced_open", "Forced open"
+        UNKNOWN = "unknown", "Unknown kind"
         REMOTE_OPEN = "remote_open", "Opened from AccessBridge"
         REMOTE_CLOSE = "remote_close", "Closed from AccessBridge"
         OPEN_FAILED = "open_failed", "Open from AccessBridge failed"
         CLOSE_FAILED = "close_failed", "Close from AccessBridge failed"
-        DENIED = "denied", "Refused"
         LIVE_REQUEST = "live_request", "Reader request"
 
     class CheckIn(models.TextChoices):
@@ -219,6 +234,7 @@ class AccessEvent(models.Model):
         UNMATCHED = "unmatched", "Unknown person or door"
         AMBIGUOUS = "ambiguous", "Several members match"
         NOT_APPLICABLE = "n/a", "No check-in"
+        IGNORED = "ignored", "Ignored (not an opening)"
         ERROR = "error", "Error"
 
     connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="events")
@@ -244,6 +260,36 @@ class AccessEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.door or '?'} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class VendorDelivery(RetryableWork):
+    """A vendor's door event as received (webhook or poll): stored first, processed by a worker, never lost.
+
+    Unique per connection and the vendor's event id, so a resent or re-polled event is the same row. An
+    event of a kind AccessBridge does not act on is stored IGNORED and never processed.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        POLL = "poll", "Poll"
+
+    connection = models.ForeignKey(LockConnection, on_delete=models.CASCADE, related_name="deliveries")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
+    event_key = models.CharField(max_length=200, help_text="The vendor's event id (hashed when long).")
+    kind = models.CharField(max_length=16, choices=AccessEvent.Kind.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    times_received = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "vendor deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_key"], name="unique_delivery_per_connection")
+        ]
+
+    def __str__(self):
+        return f"{self.connection}: {self.kind} #{self.pk}"
 
 
 class Reader(models.Model):
@@ -306,8 +352,3 @@ class AccessSyncJob(RetryableWork):
 
     def __str__(self):
         return f"access sync {self.membership or 'all members'} ({self.space})"
-
-    def perform(self):
-        from locks.services import access_sync_job_perform
-
-        return access_sync_job_perform(job=self)

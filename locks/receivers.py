@@ -3,8 +3,8 @@
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from locks.access.jobs import access_sync_enqueue
 from locks.models import AccessRule, AuditEntry
-from locks.services import access_sync_enqueue
 from spaces.models import Membership
 from spaces.signals import mirror_changed, space_admin_removed
 

@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
-from locks.engine import access_desired, members_checked_in_today, space_rules_load
+from locks.access.desired import access_desired, members_checked_in_today, space_rules_load
+from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
-from locks.vendors import adapter_class, adapter_for
-from locks.vendors.base import Capability, LockAdapter
+from locks.vendors import adapter_class
+from locks.vendors.base import Capability, DeviceAction, DeviceLevel
 from spaces.models import Booking, Membership
 
 
@@ -52,82 +53,12 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
         .select_related("connection")
         .order_by("name")
     )
-    return [d for d in doors if adapter_for(d.connection).supports(Capability.REMOTE_OPEN)]
+    return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
 
 
-# --- what an adapter offers beyond its capabilities -------------------------------------------------------
-def adapter_offers(vendor: str, method: str) -> bool:
-    """Does the vendor's adapter implement `method` (beyond the base class's no-op, if it has one)?
-
-    Device maintenance (status, gateway and lock actions) is optional per vendor, like capabilities;
-    pages ask this instead of testing vendor names.
-    """
-    implementation = getattr(adapter_class(vendor), method, None)
-    return callable(implementation) and implementation is not getattr(LockAdapter, method, None)
-
-
-@dataclass(frozen=True)
-class DeviceAction:
-    """A maintenance call on a gateway or a lock, offered when the adapter has `method`."""
-
-    key: str  # URL name and audit action
-    method: str  # the adapter's method, called with gateway= or door=
-    target: str  # "gateway" | "door"
-    label: str  # the button
-    done: str  # success message; {name} is the gateway's or door's name
-    confirm: str = ""  # what happens, shown on a confirmation page first; empty: no confirmation
-    question: str = ""  # the confirmation page's question; {name} as in `done`
-
-
-DEVICE_ACTIONS: dict[str, DeviceAction] = {
-    action.key: action
-    for action in (
-        DeviceAction(
-            "gateway_synchronize",
-            "gateway_synchronize",
-            "gateway",
-            "Synchronize gateway",
-            "{name}: synchronized with the vendor's cloud.",
-        ),
-        DeviceAction(
-            "gateway_update_firmware",
-            "gateway_update_firmware",
-            "gateway",
-            "Update gateway firmware",
-            "{name}: firmware update done.",
-            question="Are you sure you want to update the firmware of the gateway “{name}” now?",
-            confirm=(
-                "The gateway downloads and installs its latest firmware, even when it is already up to date. "
-                "This can take a minute or more. Meanwhile it does not answer: the doors behind it cannot be "
-                "opened from AccessBridge (members' Open buttons fail) and status refreshes fail."
-            ),
-        ),
-        DeviceAction(
-            "door_synchronize",
-            "locker_synchronize",
-            "door",
-            "Synchronize lock",
-            "{name}: lock synchronized.",
-        ),
-        DeviceAction(
-            "door_update_firmware",
-            "locker_update_firmware",
-            "door",
-            "Update lock firmware",
-            "{name}: firmware update sent to the lock.",
-            question="Are you sure you want to update the firmware of the lock “{name}” now?",
-            confirm=(
-                "The gateway installs the latest firmware on the lock. This can take several minutes. "
-                "Meanwhile the lock may not open, from AccessBridge or otherwise; it restarts at the end "
-                "and its state shows as unknown until the next status refresh."
-            ),
-        ),
-    )
-}
-
-
-def device_actions_offered(*, vendor: str, target: str) -> list[DeviceAction]:
-    return [a for a in DEVICE_ACTIONS.values() if a.target == target and adapter_offers(vendor, a.method)]
+# --- device maintenance (gateway and lock actions) -----------------------------------------------------------
+def device_actions_offered(*, vendor: str, level: str) -> list[DeviceAction]:
+    return adapter_class(vendor).device_actions_at(level)
 
 
 # --- the doors page ------------------------------------------------------------------------------------------
@@ -196,13 +127,12 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
         gateways_of[gateway.connection_id].append(gateway)
     overview = []
     for connection in connections:
-        remote = (
-            connection.enabled and Capability.REMOTE_OPEN in adapter_class(connection.vendor).capabilities
-        )
-        door_actions = device_actions_offered(vendor=connection.vendor, target="door")
+        adapter = adapter_class(connection.vendor)
+        remote = connection.enabled and adapter.supports(Capability.REMOTE_OPEN)
+        door_actions = device_actions_offered(vendor=connection.vendor, level=DeviceLevel.DOOR)
         gateway_rows = [_gateway_row(g) for g in gateways_of[connection.pk]]
         unreachable = {row.gateway.pk for row in gateway_rows if row.reachable is False}
-        refreshable = adapter_offers(connection.vendor, "status_refresh")
+        refreshable = adapter.supports(Capability.STATUS)
         overview.append(
             ConnectionDoors(
                 connection=connection,
@@ -220,9 +150,9 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                     for door in by_connection[connection.pk]
                 ],
                 gateways=gateway_rows,
-                gateway_actions=device_actions_offered(vendor=connection.vendor, target="gateway"),
+                gateway_actions=device_actions_offered(vendor=connection.vendor, level=DeviceLevel.GATEWAY),
                 refreshable=refreshable,
-                lists_doors=adapter_class(connection.vendor).lists_doors,
+                lists_doors=adapter.lists_doors,
             )
         )
     return overview
@@ -295,8 +225,6 @@ def members_access_overview(
     *, space, memberships: list[Membership], now: datetime | None = None
 ) -> list[MemberAccessRow]:
     """Desired vs actual access for a page of members, with what a sync would change (a dry run)."""
-    from locks.engine import access_sync
-
     report = access_sync(
         space=space, membership_ids=[m.pk for m in memberships], now=now, dry_run=True, keep_members=True
     )

@@ -5,13 +5,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from locks.access.jobs import access_sync_all_spaces_enqueue, access_sync_jobs_prune
 from locks.models import LockConnection
-from locks.services import (
-    access_sync_all_spaces_enqueue,
-    access_sync_jobs_prune,
-    connection_status_refresh,
-    connections_status_refresh_enqueue,
-)
+from locks.polling import connection_poll, connections_poll_due
+from locks.services import connection_status_refresh, connections_status_refresh_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +41,23 @@ def connection_status_refresh_task(connection_id: int) -> dict:
         # Stored on the gateway and door rows (shown on the doors page); the next run tries again.
         logger.info("status refresh of %s: %s", connection, message)
     return {"ok": ok, "message": message}
+
+
+def events_poll_due() -> int:
+    """Every minute: one poll task per connection whose vendor polls and whose poll is due (locks.polling)."""
+    from django_q.tasks import async_task
+
+    due = connections_poll_due()
+    for connection_id in due:
+        async_task(
+            "locks.tasks.connection_poll_task",
+            connection_id,
+            task_name=f"poll of lock connection #{connection_id}",
+            group="locks.poll",
+        )
+    return len(due)
+
+
+def connection_poll_task(connection_id: int) -> dict:
+    result = connection_poll(connection_id=connection_id)
+    return {"status": result.status, "events": result.events, "new": result.new, "error": result.error}

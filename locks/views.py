@@ -11,19 +11,27 @@ from django.views.decorators.http import require_POST
 from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
 from accessbridge.work import WorkStatus, work_retry
-from locks import services
-from locks.engine import access_sync
+from locks import door_commands, services
+from locks.access.jobs import access_sync_enqueue
+from locks.access.run import access_sync
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
-from locks.models import AccessEvent, AccessRule, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
+from locks.models import (
+    AccessEvent,
+    AccessRule,
+    AccessSyncJob,
+    AuditEntry,
+    Door,
+    Gateway,
+    LockConnection,
+    VendorDelivery,
+)
 from locks.selectors import (
-    DEVICE_ACTIONS,
-    adapter_offers,
     connection_webhook_url,
     members_access_overview,
     space_doors_overview,
 )
 from locks.vendors import adapter_class, vendor_choices
-from locks.vendors.base import Capability
+from locks.vendors.base import Capability, DeviceLevel
 from spaces.models import InboundDelivery, Membership
 
 PAGE_SIZE = 50
@@ -64,7 +72,7 @@ def _gateway(request, subdomain, gateway_id):
 
 
 def _has_webhooks(vendor: str) -> bool:
-    return Capability.WEBHOOKS in adapter_class(vendor).capabilities
+    return adapter_class(vendor).supports(Capability.WEBHOOKS)
 
 
 # --- connections ------------------------------------------------------------------------------------------
@@ -77,6 +85,7 @@ def connections(request, subdomain):
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
             "webhook_url_revealed": _webhook_url_revealed(request, c),
             "lists_doors": adapter_class(c.vendor).lists_doors,
+            "polls": adapter_class(c.vendor).supports(Capability.POLLING),
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]
@@ -197,7 +206,7 @@ def doors(request, subdomain):
     form = DoorForm(space=space, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         door = form.save()
-        services.access_sync_enqueue(space=space, reason="door added")
+        access_sync_enqueue(space=space, reason="door added")
         messages.success(request, f"Door {door.name} added.")
         return redirect("doors", subdomain=subdomain)
     context = {"space": space, "overview": space_doors_overview(space=space), "form": form}
@@ -211,7 +220,7 @@ def door_edit(request, subdomain, door_id):
     form = DoorForm(space=space, instance=door, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
-        services.access_sync_enqueue(space=space, reason="door changed")
+        access_sync_enqueue(space=space, reason="door changed")
         messages.success(request, f"Door {door.name} saved.")
         return redirect("doors", subdomain=subdomain)
     return render(request, "locks/door_form.html", {"space": space, "door": door, "form": form})
@@ -224,7 +233,7 @@ def door_edit(request, subdomain, door_id):
 @require_POST
 def door_open(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
-    result = services.door_open(door=door, actor=request.user, via="dashboard")
+    result = door_commands.door_open(door=door, actor=request.user, via="dashboard")
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 
@@ -234,7 +243,7 @@ def door_open(request, subdomain, door_id):
 @require_POST
 def door_close(request, subdomain, door_id):
     door = _door(request, subdomain, door_id)
-    result = services.door_close(door=door, actor=request.user, via="dashboard")
+    result = door_commands.door_close(door=door, actor=request.user, via="dashboard")
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("doors", subdomain=subdomain)
 
@@ -245,7 +254,7 @@ def door_close(request, subdomain, door_id):
 @require_POST
 def connection_status_refresh(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
-    if not adapter_offers(connection.vendor, "status_refresh"):
+    if not adapter_class(connection.vendor).supports(Capability.STATUS):
         raise Http404
     ok, message = services.connection_status_refresh(connection=connection)
     (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")
@@ -254,23 +263,25 @@ def connection_status_refresh(request, subdomain, connection_id):
 
 @transaction.non_atomic_requests
 @login_required
-def gateway_action(request, subdomain, gateway_id, action):
-    return _device_action(request, DEVICE_ACTIONS[action], _gateway(request, subdomain, gateway_id))
-
-
-@transaction.non_atomic_requests
-@login_required
-def door_action(request, subdomain, door_id, action):
-    return _device_action(request, DEVICE_ACTIONS[action], _door(request, subdomain, door_id))
+def device_action(request, subdomain, level, device_id, action):
+    """Every maintenance call an adapter declares, on one of its doors or gateways."""
+    if level == DeviceLevel.DOOR:
+        target = _door(request, subdomain, device_id)
+    elif level == DeviceLevel.GATEWAY:
+        target = _gateway(request, subdomain, device_id)
+    else:
+        raise Http404
+    declared = adapter_class(target.connection.vendor).device_action(action, level=level)
+    if declared is None:
+        raise Http404
+    return _device_action(request, declared, target)
 
 
 def _device_action(request, action, target):
     """POST runs the action; an action with consequences (firmware) shows what happens on GET first."""
     connection = target.connection
-    if not adapter_offers(connection.vendor, action.method):
-        raise Http404
     space = connection.space
-    if request.method == "GET" and action.confirm:
+    if request.method == "GET" and action.needs_confirmation:
         context = {
             "space": space,
             "action": action,
@@ -280,7 +291,7 @@ def _device_action(request, action, target):
         }
         return render(request, "locks/device_action_confirm.html", context)
     if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"] if action.confirm else ["POST"])
+        return HttpResponseNotAllowed(["GET", "POST"] if action.needs_confirmation else ["POST"])
     ok, message = services.device_action_run(action=action, target=target, actor=request.user)
     (messages.success if ok else messages.error)(request, message)
     return redirect("doors", subdomain=space.subdomain)
@@ -359,7 +370,12 @@ def audit(request, subdomain):
 
 # --- work and sync ----------------------------------------------------------------------------------------
 STUCK = [WorkStatus.FAILED, WorkStatus.WAITING]
-WORK_KINDS = {"sync": AccessSyncJob, "delivery": InboundDelivery}
+# kind → (model, the lookup of its space)
+WORK_KINDS = {
+    "sync": (AccessSyncJob, "space"),
+    "delivery": (InboundDelivery, "space"),
+    "vendor_delivery": (VendorDelivery, "connection__space"),
+}
 
 
 @login_required
@@ -371,6 +387,9 @@ def work(request, subdomain):
             :200
         ],
         "deliveries": InboundDelivery.objects.filter(space=space, status__in=STUCK)[:200],
+        "vendor_deliveries": VendorDelivery.objects.filter(
+            connection__space=space, status__in=STUCK
+        ).select_related("connection")[:200],
         "recent": AccessSyncJob.objects.filter(space=space).select_related("membership")[:20],
     }
     return render(request, "locks/work.html", context)
@@ -380,10 +399,11 @@ def work(request, subdomain):
 @require_POST
 def work_retry_view(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    model = WORK_KINDS.get(request.POST.get("kind", ""))
-    if model is None:
+    kind = WORK_KINDS.get(request.POST.get("kind", ""))
+    if kind is None:
         raise Http404
-    queryset = model.objects.filter(space=space)
+    model, space_lookup = kind
+    queryset = model.objects.filter(**{space_lookup: space})
     pk = request.POST.get("pk", "")
     if pk:
         if not pk.isdigit():
@@ -411,7 +431,7 @@ def sync_preview(request, subdomain):
 @require_POST
 def sync_now(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    job = services.access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
+    job = access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
     if job is None:
         messages.error(request, "Add a lock connection first.")
     else:

@@ -1,11 +1,11 @@
 """Vendor webhooks → stored deliveries. Authenticate (secret path, then the vendor's own check), store,
-answer; the check-in at Cobot happens in a worker (locks.services.checkin_from_delivery)."""
+answer; the check-in at Cobot happens in a worker (locks.checkins.checkin_from_delivery)."""
 
 import hmac
 
 from accessbridge.webhooks import WebhookError, WebhookView
+from locks.checkins import vendor_events_store
 from locks.models import LockConnection
-from locks.services import vendor_events_store
 from locks.vendors import adapter_for
 from locks.vendors.base import Capability, WebhookRejected
 

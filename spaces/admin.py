@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
+from spaces.admins import space_admin_remove
 from spaces.models import (
     Booking,
     CheckInToken,
@@ -13,6 +14,7 @@ from spaces.models import (
     Space,
     SpaceAdmin,
 )
+from spaces.services import space_sync_enqueue
 
 # --- admin roles: who added one here is recorded, a removal here is audited like any other (spaces.admins)
 ROLE_CHECK_FIELDS = ["source", "added_by", "cobot_checked_at", "cobot_confirmed_at", "cobot_check_error"]
@@ -24,8 +26,6 @@ def _role_added_here(request, role: SpaceAdmin) -> None:
 
 
 def _role_removed_here(request, role: SpaceAdmin) -> None:
-    from spaces.admins import space_admin_remove
-
     detail = f"admin role removed by {request.user} in the Django admin"
     space_admin_remove(space_admin=role, actor=request.user, detail=detail)
 
@@ -60,8 +60,6 @@ class SpaceModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Full sync with Cobot now (queued)")
     def sync_now(self, request, queryset):
-        from spaces.services import space_sync_enqueue
-
         spaces = list(queryset.filter(status=Space.Status.ACTIVE))
         for space in spaces:
             space_sync_enqueue(space=space)
@@ -192,7 +190,7 @@ class InboundDeliveryAdmin(RetryableWorkAdmin):
     search_fields = ["event", "dedupe_key"]
     exclude = ["payload"]
     readonly_fields = [
-        "source", "space", "source_ref", "event", "dedupe_key", "payload_pretty", "times_received", "received_at",
+        "source", "space", "event", "dedupe_key", "payload_pretty", "times_received", "received_at",
         *RetryableWorkAdmin.readonly_fields,
     ]
 

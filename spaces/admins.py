@@ -25,8 +25,13 @@ from django.utils import timezone
 
 from accessbridge.http import ServiceError
 from spaces.cobot import client
-from spaces.cobot.accounts import cobot_identity_linked, cobot_identity_profile_store, cobot_identity_token
-from spaces.cobot.records import administered_subdomains
+from spaces.cobot.accounts import (
+    PROVIDER_ID,
+    cobot_identity_linked,
+    cobot_identity_profile_store,
+    cobot_identity_token,
+)
+from spaces.cobot.records import CobotDataError, administered_subdomains
 from spaces.models import Space, SpaceAdmin
 from spaces.signals import space_admin_removed
 
@@ -53,6 +58,30 @@ def space_admin_remove(*, space_admin: SpaceAdmin, detail: str, actor=None) -> b
                 sender=SpaceAdmin, space=space_admin.space, user=space_admin.user, actor=actor, detail=detail
             )
     return bool(deleted)
+
+
+def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
+    """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
+
+    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
+    ever added by connecting a space. Each removal is audited.
+    """
+    gone = SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id).exclude(space__subdomain__in=administered)
+    detail = f"{REMOVED_AT_COBOT} (seen at their sign-in)"
+    return sum(space_admin_remove(space_admin=row, detail=detail) for row in gone.select_related("space", "user"))
+
+
+def admin_roles_after_sign_in(sender, request, sociallogin, **kwargs) -> None:
+    """Receiver of allauth's sign-in signals (beside cobot_sign_in_received): /api/user was just read
+    again, so the user's roles in spaces the Cobot account no longer administers go."""
+    account, user = sociallogin.account, sociallogin.user
+    if account.provider != PROVIDER_ID or user is None or user.pk is None:
+        return
+    try:
+        administered = administered_subdomains(account.extra_data)
+    except CobotDataError:
+        return  # an answer without the list says nothing about the user's roles
+    space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)
 
 
 def space_admin_removal_refused(*, space_admin: SpaceAdmin, actor, linked: bool | None = None) -> str:

@@ -7,13 +7,18 @@ class SpacesConfig(AppConfig):
     verbose_name = "Spaces (Cobot)"
 
     def ready(self):
+        # Here, not at the top: these modules import models, which exist only once the registry is ready.
         from allauth.socialaccount import signals as socialaccount_signals
         from allauth.socialaccount.models import SocialToken
 
+        from accessbridge.work import work_performer_register
+        from spaces.admins import admin_roles_after_sign_in
         from spaces.cobot.accounts import cobot_sign_in_received, socialtoken_encrypt
-        from spaces.inbound import delivery_handler_register
+        from spaces.inbound import delivery_handler_register, delivery_process
         from spaces.mirror import cobot_delivery_process
+        from spaces.models import InboundDelivery
 
+        work_performer_register(InboundDelivery, lambda delivery: delivery_process(delivery=delivery))
         delivery_handler_register("cobot", cobot_delivery_process)
         pre_save.connect(socialtoken_encrypt, sender=SocialToken, dispatch_uid="spaces_socialtoken_encrypt")
         # social_account_updated comes before allauth stores an existing account's new token,
@@ -21,4 +26,7 @@ class SpacesConfig(AppConfig):
         for signal in ("social_account_updated", "social_account_added", "pre_social_login"):
             getattr(socialaccount_signals, signal).connect(
                 cobot_sign_in_received, dispatch_uid=f"spaces_cobot_sign_in_{signal}"
+            )
+            getattr(socialaccount_signals, signal).connect(
+                admin_roles_after_sign_in, dispatch_uid=f"spaces_admin_roles_after_sign_in_{signal}"
             )

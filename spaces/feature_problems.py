@@ -9,6 +9,7 @@ Features and their scopes: spaces.cobot.features.
 
 from accessbridge.http import ServiceError
 from spaces.cobot.features import FEATURES, FEATURES_BY_KEY, feature_missing_scope
+from spaces.mirror import EVENT_FEATURES
 from spaces.models import FeatureProblem, Space
 
 SCOPE_ACTION = "sign in with Cobot again to grant it"
@@ -76,8 +77,6 @@ def feature_problems_list(*, space: Space) -> list[dict]:
 
 def subscriptions_overview(*, space: Space) -> list[dict]:
     """Our webhook subscriptions, each refused one with what the full sync brings in its place."""
-    from spaces.mirror import EVENT_FEATURES  # the mirror reads selectors, which read this module
-
     rows = []
     for subscription in space.subscriptions.order_by("event"):
         feature = FEATURES_BY_KEY.get(EVENT_FEATURES.get(subscription.event, ""))

@@ -1,9 +1,9 @@
-"""Inbound deliveries (webhooks, polled events): store once, then process with retries.
+"""Inbound Cobot deliveries: store once, then process with retries.
 
-`delivery_store` is the one way an inbound event enters the system: it stores the raw delivery
+`delivery_store` is the one way a Cobot webhook enters the system: it stores the raw delivery
 under a unique dedupe key (safe under concurrent duplicates), and enqueues its processing after
-commit. Processing dispatches by source: `spaces` handles Cobot's deliveries, `locks` registers
-its vendor handlers at start-up.
+commit. Processing dispatches by source to the handler registered at start-up (spaces.apps).
+Lock vendors' events have their own rows on the door side (locks.checkins.vendor_events_store).
 """
 
 from collections.abc import Callable
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accessbridge.webhooks import json_payload_check
 from accessbridge.work import WorkPermanentError, WorkStatus
+from spaces.models import InboundDelivery
 
 DeliveryHandler = Callable[..., str | None]
 _handlers: dict[str, DeliveryHandler] = {}
@@ -37,7 +38,6 @@ def delivery_store(
     event: str,
     dedupe_key: str,
     payload: dict,
-    source_ref: str = "",
     rearm: bool = False,
     status: str = WorkStatus.PENDING,
 ):
@@ -49,14 +49,12 @@ def delivery_store(
     A payload the database cannot hold raises JSONRejected (a 400 in the webhook views); any other
     integrity error is ours and propagates: only a clash on the dedupe key is a duplicate.
     """
-    from spaces.models import InboundDelivery
-
     json_payload_check(payload)
     try:
         with transaction.atomic():
             delivery = InboundDelivery.objects.create(
                 source=source, space=space, event=event, dedupe_key=dedupe_key, payload=payload,
-                source_ref=source_ref, status=status,
+                status=status,
             )
     except IntegrityError:
         if not InboundDelivery.objects.filter(dedupe_key=dedupe_key).exists():

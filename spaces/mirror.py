@@ -30,8 +30,8 @@ from spaces.cobot.records import (
     nested_id,
     record_id,
 )
+from spaces.localtime import space_today
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
-from spaces.selectors import space_today
 from spaces.signals import mirror_changed
 
 MEMBERSHIP_EVENTS = (

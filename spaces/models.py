@@ -71,6 +71,21 @@ class Space(models.Model):
     def cobot_url(self) -> str:
         return settings.COBOT_SPACE_URL_TEMPLATE.format(subdomain=self.subdomain)
 
+    def mark_reconnect_needed(self, *, error: str, token_generation: int | None = None) -> bool:
+        """Cobot refused the space's token: "reconnect needed", unless the token was replaced meanwhile.
+
+        `token_generation`: that of the refused token (default: the one this row holds). Returns False
+        (nothing marked) when the stored token is another one by now, e.g. a reconnect revoked the old one.
+        """
+        generation = self.token_generation if token_generation is None else token_generation
+        current = Space.objects.filter(pk=self.pk, token_generation=generation).exclude(
+            status=Space.Status.DISCONNECTED
+        )
+        marked = current.update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
+        if marked:
+            self.status, self.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
+        return bool(marked)
+
 
 class SpaceAdmin(models.Model):
     """An AccessBridge user's right to manage a space. Checked on every request (accessbridge.tenancy).
@@ -269,23 +284,18 @@ class FeatureProblem(models.Model):
 
 
 class InboundDelivery(RetryableWork):
-    """A webhook or polled event as received: stored first, processed by a worker, never lost.
+    """A Cobot webhook as received: stored first, processed by a worker, never lost.
 
-    `dedupe_key` is unique: a vendor's event id, or for Cobot (whose deliveries carry no id) a hash
-    of space, event and body. A repeated Cobot delivery re-arms the same row, since processing
-    re-fetches the current state and is idempotent.
+    `dedupe_key` is unique: Cobot's deliveries carry no id, so it is a hash of space, event and body. A
+    repeated delivery re-arms the same row, since processing re-fetches the current state and is
+    idempotent. (Lock vendors' events are the door side's own rows: locks.VendorDelivery.)
     """
 
     class Source(models.TextChoices):
         COBOT = "cobot", "Cobot webhook"
-        VENDOR = "vendor", "Lock vendor webhook"
-        POLL = "poll", "Polled vendor event"
 
     source = models.CharField(max_length=16, choices=Source.choices, db_index=True)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="deliveries")
-    source_ref = models.CharField(
-        max_length=100, blank=True, help_text="Which lock connection, for vendor events (its id)."
-    )
     event = models.CharField(max_length=100, db_index=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField(default=dict, blank=True)
@@ -298,8 +308,3 @@ class InboundDelivery(RetryableWork):
 
     def __str__(self):
         return f"{self.source}:{self.event} #{self.pk}"
-
-    def perform(self):
-        from spaces.inbound import delivery_process
-
-        return delivery_process(delivery=self)

@@ -1,8 +1,6 @@
 """Reads on the Cobot side (HackSoft style: keyword-only, <noun>_<verb>)."""
 
 import ipaddress
-import zoneinfo
-from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,9 +8,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accessbridge.work import WorkStatus
+from spaces.admins import space_admin_removal_refused
 from spaces.cobot.accounts import cobot_identity_linked, cobot_spaces_administered, cobot_user_ids
 from spaces.feature_problems import feature_problems_list, subscriptions_overview
-from spaces.models import Booking, Membership, Space, SpaceAdmin, time_zone_is_valid
+from spaces.models import Booking, Membership, Space, SpaceAdmin
 
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
 # Statuses a membership may leave by disappearing from Cobot's list of current memberships.
@@ -36,12 +35,6 @@ def webhooks_unreachable_reason() -> str:
         local = host == "localhost" or host.endswith((".localhost", ".local", ".internal")) or "." not in host
         return f"{url} is not on the internet" if local else ""
     return "" if address.is_global else f"{url} is not on the internet"
-
-
-def space_today(space: Space, now: datetime | None = None) -> date:
-    """The calendar date at the space (its time zone): Cobot's dates (canceled_to, starts_at) are local days."""
-    tz = zoneinfo.ZoneInfo(space.time_zone if time_zone_is_valid(space.time_zone) else "UTC")
-    return timezone.localtime(now or timezone.now(), tz).date()
 
 
 def cobot_spaces_connectable(*, user) -> list[dict]:
@@ -91,8 +84,6 @@ def membership_of_viewer(*, space: Space, user, cobot_user_id: str | None = None
 def space_admins_overview(*, space: Space, viewer) -> list[dict]:
     """Every admin of the space: how they got the role, whether Cobot vouches for it, and whether the
     viewer may remove it here (and if not, why)."""
-    from spaces.admins import space_admin_removal_refused
-
     rows = cobot_identity_linked(
         SpaceAdmin.objects.filter(space=space).select_related("user", "added_by").order_by("created_at", "pk")
     )

@@ -18,6 +18,7 @@ from spaces.feature_problems import (
     feature_problems_reset,
     features_lacking_scope,
 )
+from spaces.mirror import EVENT_FEATURES, SUBSCRIBED_EVENTS, values_assign
 from spaces.models import (
     CheckInToken,
     CobotSubscription,
@@ -42,33 +43,6 @@ class ConnectError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-
-
-def space_mark_reconnect_needed(*, space: Space, error: str, token_generation: int | None = None) -> bool:
-    """Cobot refused the space's token: "reconnect needed", unless the token was replaced meanwhile.
-
-    `token_generation`: that of the refused token (default: the one `space` holds). Returns False
-    (nothing marked) when the stored token is another one by now, e.g. a reconnect revoked the old one.
-    """
-    generation = space.token_generation if token_generation is None else token_generation
-    current = Space.objects.filter(pk=space.pk, token_generation=generation).exclude(status=Space.Status.DISCONNECTED)
-    marked = current.update(status=Space.Status.RECONNECT_NEEDED, last_error=error[:1000])
-    if marked:
-        space.status, space.last_error = Space.Status.RECONNECT_NEEDED, error[:1000]
-    return bool(marked)
-
-
-def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
-    """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
-
-    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
-    ever added by connecting a space. Each removal is audited (spaces.admins).
-    """
-    from spaces.admins import REMOVED_AT_COBOT, space_admin_remove
-
-    gone = SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id).exclude(space__subdomain__in=administered)
-    detail = f"{REMOVED_AT_COBOT} (seen at their sign-in)"
-    return sum(space_admin_remove(space_admin=row, detail=detail) for row in gone.select_related("space", "user"))
 
 
 def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
@@ -280,8 +254,6 @@ def subscriptions_ensure(*, space: Space) -> dict:
     is recorded with Cobot's answer and tried again next time; it never stops the other events. Events
     of a feature the token lacks a scope for are left out until a new token grants it.
     """
-    from spaces.mirror import EVENT_FEATURES, SUBSCRIBED_EVENTS
-
     unusable = features_lacking_scope(space=space)  # e.g. no read_bookings: booking events could not be read
     wanted = {
         event: subscription_callback_url(space=space, event=event)
@@ -342,8 +314,6 @@ def _subscriptions_record(space: Space, kept: dict[str, dict], refused: dict[str
 
 
 def _subscription_row_write(space: Space, row: CobotSubscription | None, event: str, values: dict) -> None:
-    from spaces.mirror import values_assign
-
     if row is None:
         CobotSubscription.objects.create(space=space, event=event, **values)
     elif values_assign(row, values):
@@ -393,7 +363,11 @@ def navigation_links_ensure(*, space: Space) -> dict:
 # --- sync --------------------------------------------------------------------------------------------
 def space_sync_enqueue(*, space: Space) -> None:
     """Ask a worker for a full sync of this space, once the current transaction commits."""
-    from spaces.tasks import space_sync_send
-
     pk = space.pk
     transaction.on_commit(lambda: space_sync_send(pk))
+
+
+def space_sync_send(space_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("spaces.tasks.space_sync_task", space_id, task_name=f"sync space #{space_id}", group="spaces.sync")

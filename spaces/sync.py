@@ -17,6 +17,7 @@ from django.utils import timezone
 from accessbridge.http import ServiceError
 from spaces.cobot.records import booking_record, checkin_token_record, plan_record
 from spaces.feature_problems import feature_outcomes_record
+from spaces.localtime import space_today
 from spaces.mirror import (
     MEMBERSHIP_FIELDS,
     booking_values,
@@ -27,7 +28,7 @@ from spaces.mirror import (
     values_assign,
 )
 from spaces.models import Booking, Membership, Plan, Space
-from spaces.selectors import CURRENT_STATUSES, space_today
+from spaces.selectors import CURRENT_STATUSES
 from spaces.signals import mirror_changed
 from spaces.sync_fetch import sync_fetch
 

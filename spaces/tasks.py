@@ -5,15 +5,10 @@ import logging
 from accessbridge.http import ServiceError
 from spaces.admins import CobotIdentity, cobot_identities_due, cobot_identity_check
 from spaces.models import Space
+from spaces.services import space_sync_send
 from spaces.sync import space_sync
 
 logger = logging.getLogger(__name__)
-
-
-def space_sync_send(space_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("spaces.tasks.space_sync_task", space_id, task_name=f"sync space #{space_id}", group="spaces.sync")
 
 
 def space_sync_task(space_id: int) -> dict:

@@ -17,6 +17,7 @@ from locks.models import (
     LockConnection,
     Reader,
     VendorAccount,
+    VendorDelivery,
 )
 from spaces.models import (
     Booking,
@@ -48,7 +49,7 @@ def one_of_each(space_a, alice):
         space=space_a, vendor="smartlock", name="Locks", credentials={"api_token": "sl-secret-token-123"}
     )
     gateway = Gateway.objects.create(connection=connection, vendor_ref="g1", host="192.0.2.10")
-    door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="d1", name="Front", share_code="share-code-secret")
+    door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="d1", name="Front", vendor_secrets={"share_code": "share-code-secret"})
     rule = AccessRule.objects.create(space=space_a, plan=plan)
     rule.doors.add(door)
     VendorAccount.objects.create(connection=connection, membership=member, vendor_person_id="usr_1")
@@ -57,6 +58,7 @@ def one_of_each(space_a, alice):
     Reader.objects.create(space=space_a, door=door, name="Reader", api_key_prefix="abc", api_key_hash="x")
     AuditEntry.objects.create(space=space_a, action="person_created", membership=member)
     AccessSyncJob.objects.create(space=space_a, membership=member, reason="test")
+    VendorDelivery.objects.create(connection=connection, event_key="e1", kind="unlock", payload={"event_id": "e1"})
 
 
 def test_every_model_of_ours_is_in_the_admin():

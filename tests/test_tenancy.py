@@ -45,6 +45,9 @@ def foreign_kwargs(pattern, space_b):
             values[name] = Door.objects.get(connection__space=space_b).pk
         elif name == "gateway_id":
             values[name] = Gateway.objects.get(connection__space=space_b).pk
+        elif name in ("level", "device_id", "action"):  # device actions: both levels in their own test
+            values.update(level="gateway", action="gateway_synchronize")
+            values["device_id"] = Gateway.objects.get(connection__space=space_b).pk
         elif name == "rule_id":
             values[name] = AccessRule.objects.get(space=space_b).pk
         elif name == "admin_id":
@@ -98,6 +101,26 @@ def test_every_space_view_answers_404_to_a_foreign_admin(client, alice, space_a,
         if response.status_code == 404:
             checked.append(pattern.name)
     assert "space_detail" in checked
+
+
+@pytest.mark.parametrize(
+    "level,action", [("gateway", "gateway_synchronize"), ("door", "door_synchronize"), ("door", "nonsense")]
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_device_actions_answer_404_for_a_foreign_door_or_gateway(
+    client, alice, space_a, space_b_objects, level, action, method
+):
+    from locks.models import Door, Gateway
+
+    model = Door if level == "door" else Gateway
+    device = model.objects.get(connection__space=space_b_objects)
+    client.force_login(alice)
+    for subdomain in (space_a.subdomain, space_b_objects.subdomain):
+        url = reverse(
+            "device_action",
+            kwargs={"subdomain": subdomain, "level": level, "device_id": device.pk, "action": action},
+        )
+        assert getattr(client, method)(url).status_code == 404, url
 
 
 def test_a_space_admin_sees_their_own_space(client, alice, space_a):

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, ClassVar
 from django import forms
 
 from accessbridge.http import AUTH, PERMANENT, TRANSIENT, ServiceError
+from locks.models import Door, Grant, LockConnection
+from spaces.models import Membership
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from locks.models import Door, Grant, LockConnection
-    from spaces.models import Membership
 
 
 class Capability(StrEnum):
@@ -32,6 +31,27 @@ class Capability(StrEnum):
     REMOTE_OPEN = "remote_open"  # we can open a door on demand
     WEBHOOKS = "webhooks"  # the vendor pushes door events to us
     POLLING = "polling"  # we pull door events from a cursor
+    STATUS = "status"  # we read door state, battery and gateway status (status_refresh)
+
+
+class EventKind(StrEnum):
+    """What a door event says happened, in our words: each adapter maps its vendor's words to these."""
+
+    UNLOCK = "unlock"  # a person opened the door: a Cobot check-in
+    DENIED = "denied"  # the lock refused a person: recorded
+    LOCKED = "locked"
+    HELD_OPEN = "held_open"
+    FORCED_OPEN = "forced_open"
+    UNKNOWN = "unknown"  # a word the adapter does not know
+
+
+# The kinds AccessBridge acts on; any other is stored as ignored (on the events page) and never checks in.
+EVENT_KINDS_ACTED_ON = frozenset({EventKind.UNLOCK, EventKind.DENIED})
+
+
+def event_kind_from(word, words: dict[str, EventKind]) -> EventKind:
+    """The EventKind a vendor's word stands for (`words`: the adapter's mapping); UNKNOWN for any other."""
+    return words.get(word.strip().lower(), EventKind.UNKNOWN) if isinstance(word, str) else EventKind.UNKNOWN
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -137,6 +157,32 @@ class Deadline:
         return self.remaining() <= 0
 
 
+class DeviceLevel(StrEnum):
+    DOOR = "door"
+    GATEWAY = "gateway"
+
+
+@dataclass(frozen=True)
+class DeviceAction:
+    """A maintenance call an adapter offers on a door or a gateway (synchronize, update firmware).
+
+    The dashboard shows a button per declared action and serves them all through one route; every run is
+    audited under `name`. The adapter implements `method`, called with `door=` or `gateway=`.
+    """
+
+    name: str  # unique per adapter: the URL part and the audit action
+    label: str  # the button
+    level: DeviceLevel
+    method: str
+    done: str  # success message; {name} is the door's or gateway's name
+    confirm: str = ""  # what happens, shown on a confirmation page first; empty: no confirmation
+    question: str = ""  # the confirmation page's question; {name} as in `done`
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.confirm)
+
+
 @dataclass(frozen=True)
 class VendorDoor:
     vendor_ref: str
@@ -150,9 +196,10 @@ class VendorEvent:
 
     event_id: str
     occurred_at: datetime
-    kind: str = "unlock"
+    kind: EventKind
     person_ref: str = ""  # the vendor's person/credential id
     door_ref: str = ""  # the vendor's door/lock id
+    vendor_kind: str = ""  # the vendor's own word for the kind, shown for events we do not act on
     raw: dict = field(default_factory=dict)
 
 
@@ -167,14 +214,26 @@ class LockAdapter:
     secret_fields: ClassVar[tuple[str, ...]] = ()
     # False when the vendor has no list of its locks: the admin enters doors by the vendor's id.
     lists_doors: ClassVar[bool] = True
+    # Maintenance calls on doors and gateways the dashboard offers (see DeviceAction).
+    device_actions: ClassVar[tuple[DeviceAction, ...]] = ()
 
     def __init__(self, connection: LockConnection):
         self.connection = connection
         self.credentials: dict = connection.credentials or {}
         self.config: dict = connection.config or {}
 
-    def supports(self, capability: Capability) -> bool:
-        return capability in self.capabilities
+    @classmethod
+    def supports(cls, capability: Capability) -> bool:
+        """The one way to ask what a vendor does, on the adapter class or an instance."""
+        return capability in cls.capabilities
+
+    @classmethod
+    def device_action(cls, name: str, *, level: str) -> DeviceAction | None:
+        return next((a for a in cls.device_actions if a.name == name and a.level == level), None)
+
+    @classmethod
+    def device_actions_at(cls, level: str) -> list[DeviceAction]:
+        return [a for a in cls.device_actions if a.level == level]
 
     # Every adapter
     def test_connection(self) -> str:
@@ -189,8 +248,6 @@ class LockAdapter:
 
         Vendors that need more than a list (gateways, share codes) override this.
         """
-        from locks.models import Door
-
         doors = []
         for found in self.list_doors():
             door, _ = Door.objects.update_or_create(
@@ -268,5 +325,13 @@ class LockAdapter:
         raise NotImplementedError
 
     # POLLING
+    # Seconds between two polls of one connection (the schedule runs every minute: less is not possible).
+    poll_interval_seconds: ClassVar[int] = 60
+
     def events_poll(self, *, cursor: dict) -> tuple[list[VendorEvent], dict]:
+        """The events after `cursor` (a JSON object, {} at first) and the cursor to continue from.
+
+        The new cursor is saved only once the events are stored: a poll that dies in between is repeated
+        from the old cursor, and the events it gets again are recognized by their `event_id`.
+        """
         raise NotImplementedError

@@ -12,7 +12,6 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.db.models import Exists, OuterRef, QuerySet
 
 from accessbridge.fields import decrypt_str, encrypt_str
-from spaces.cobot.records import CobotDataError, administered_subdomains
 
 PROVIDER_ID = "cobot"
 # A sign-in started with ?purpose=member (framed member page) carries this in allauth's state.
@@ -100,22 +99,11 @@ def cobot_spaces_administered(user) -> list[dict]:
 def cobot_sign_in_received(sender, request, sociallogin, **kwargs) -> None:
     """Receiver of allauth's social_account_updated / social_account_added / pre_social_login.
 
-    For a member sign-in (scope read_user only) the token is dropped before allauth stores it. And as
-    /api/user was just read again, the user's admin roles in spaces the Cobot account no longer
-    administers are removed.
+    For a member sign-in (scope read_user only) the token is dropped before allauth stores it. (The
+    same signals prune the user's admin roles: spaces.admins.admin_roles_after_sign_in.)
     """
     account = sociallogin.account
     if account.provider != PROVIDER_ID:
         return
     if (sociallogin.state or {}).get(PURPOSE_STATE_KEY) == MEMBER_PURPOSE:
         sociallogin.token = None
-    user = sociallogin.user
-    if user is None or user.pk is None:
-        return
-    try:
-        administered = administered_subdomains(account.extra_data)
-    except CobotDataError:
-        return  # an answer without the list says nothing about the user's roles
-    from spaces.services import space_admins_prune
-
-    space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)

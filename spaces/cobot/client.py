@@ -100,9 +100,7 @@ def cobot_request(
 
 
 def _space_token_refused(space, generation: int, exc: ServiceError) -> None:
-    from spaces.services import space_mark_reconnect_needed
-
-    if not space_mark_reconnect_needed(space=space, error=str(exc), token_generation=generation):
+    if not space.mark_reconnect_needed(error=str(exc), token_generation=generation):
         raise ServiceError(
             "the space's token was replaced while this call used the old one; retrying with the new one",
             kind=TRANSIENT,

@@ -16,6 +16,8 @@ from accessbridge.http import ServiceError, http_request
 from spaces.cobot import client
 from spaces.cobot.accounts import PROVIDER_ID, PURPOSE_STATE_KEY
 from spaces.cobot.features import MEMBER_SCOPES
+from spaces.embedded import cobot_frame_origins_any, frame_ancestors_allow
+from spaces.models import Space
 
 
 class CobotOAuth2Client(OAuth2Client):
@@ -59,8 +61,6 @@ class CobotOAuth2Adapter(OAuth2Adapter):
         # Framed pages sign members in through their space's own authorize page (cobot-api.md).
         subdomain = self.request.GET.get("cobot_subdomain", "")
         if client.subdomain_is_valid(subdomain):
-            from spaces.models import Space
-
             if Space.objects.filter(subdomain=subdomain).exclude(status=Space.Status.DISCONNECTED).exists():
                 return f"{client.space_base_url(subdomain)}/oauth/authorize"
         return client.site_url("oauth/authorize")
@@ -110,8 +110,6 @@ def _frameable_by_cobot_when_refused(view):
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        from spaces.embedded import cobot_frame_origins_any, frame_ancestors_allow
-
         response = view(request, *args, **kwargs)
         if response.status_code >= 400:
             frame_ancestors_allow(response, cobot_frame_origins_any())

@@ -20,8 +20,8 @@ from locks.models import AccessEvent
 from spaces.models import Membership, Space, SpaceAdmin
 from tests.fakes.base import Response
 from tests.locks.conftest import rule_for
-from tests.locks.test_thekeys_member_open import thekeys_door
 from tests.locks.vendors.thekeys.conftest import IDENTIFIER, gateway_fake  # noqa: F401 (a fixture)
+from tests.locks.vendors.thekeys.test_member_open import thekeys_door
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accessbridge.work import work_run_due
-from locks.models import AccessRule, AccessSyncJob, Door, LockConnection
+from locks.models import AccessRule, AccessSyncJob, Door, LockConnection, VendorDelivery
 from locks.vendors import VENDOR_ADAPTERS
 from spaces.models import Booking, Membership, Plan, Space
 from spaces.signals import mirror_changed
@@ -25,6 +25,28 @@ def stand_ins_on_this_machine(settings):
     """The stand-ins listen on 127.0.0.1 over plain http, as in local runs (DEBUG): allowed here.
     Tests of the address rules set it back to False (production)."""
     settings.LOCKS_ALLOW_PRIVATE_HOSTS = True
+
+
+@pytest.fixture
+def resolves_to(monkeypatch, settings):
+    """Production address rules, and DNS answers chosen by the test: `resolves_to[host] = [addresses]`
+    (socket.getaddrinfo is replaced, not our code)."""
+    import socket
+
+    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [
+                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
 
 
 def fixture_text(vendor: str, name: str) -> str:
@@ -153,6 +175,7 @@ def make_due() -> None:
     from spaces.models import InboundDelivery
 
     InboundDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+    VendorDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now())
 
 
 @pytest.fixture
@@ -166,3 +189,10 @@ def test_vendors(monkeypatch):
     vendors_for_tests.STATE.clear()
     yield vendors_for_tests.STATE
     vendors_for_tests.STATE.clear()
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    """Alice's browser: she administers space A."""
+    client.force_login(alice)
+    return client

@@ -4,7 +4,7 @@ while there are some, the delete is refused with what to do; afterwards our hist
 import pytest
 from django.urls import reverse
 
-from locks.engine import access_sync
+from locks.access.run import access_sync
 from locks.models import AccessSyncJob, AuditEntry, Door, Grant, LockConnection, VendorAccount
 from locks.services import DeletionRefused, connection_delete, door_delete
 from tests.locks.conftest import rule_for, run_work

@@ -8,7 +8,8 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from locks.engine import access_desired, access_sync, membership_is_current, space_rules_load
+from locks.access.desired import access_desired, membership_is_current, space_rules_load
+from locks.access.run import access_sync
 from locks.models import AuditEntry, Door, Grant, LockConnection, VendorAccount
 from locks.vendors.base import VendorTransientError
 from spaces.models import Booking, CheckInToken, Membership

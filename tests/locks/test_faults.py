@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from accessbridge.work import work_execute
-from locks.engine import access_sync
+from locks.access.run import access_sync
 from locks.models import AccessSyncJob, AuditEntry, Door, LockConnection, VendorAccount
 from locks.services import connection_test
 from tests.fakes.base import Response
@@ -210,13 +210,12 @@ def test_a_person_created_unseen_is_adopted_not_created_twice(members, forgetful
 
 def test_a_space_that_needs_a_cobot_reconnect_still_loses_its_former_members(ada, members, smartlock, cobot):
     from locks.tasks import access_sync_due
-    from spaces.services import space_mark_reconnect_needed
 
     members.changed(ada)
     run_work()
     person_id = VendorAccount.objects.get(membership=ada).vendor_person_id
     cobot.revoke_token("tok-a")
-    space_mark_reconnect_needed(space=members.space, error="HTTP 401")
+    members.space.mark_reconnect_needed(error="HTTP 401")
     members.cancel(ada, timezone.localdate() - timezone.timedelta(days=1))
     AccessSyncJob.objects.all().delete()
     cobot_calls = len(cobot.requests)
@@ -234,9 +233,8 @@ def test_without_cobot_only_the_token_registration_waits_and_waiting_jobs_do_not
     ada, members, smartlock, cobot
 ):
     from locks.tasks import access_sync_due
-    from spaces.services import space_mark_reconnect_needed
 
-    space_mark_reconnect_needed(space=members.space, error="HTTP 401")
+    members.space.mark_reconnect_needed(error="HTTP 401")
     for _ in range(3):  # three scheduled runs, 15 minutes apart
         access_sync_due()
         run_work()
@@ -275,7 +273,7 @@ def test_a_second_sync_of_a_space_gives_way_and_runs_a_little_later(ada, members
     from django.core.management import CommandError, call_command
     from django.db import connections
 
-    from locks.engine import space_sync_exclusive
+    from locks.access.run import space_sync_exclusive
 
     held, release = threading.Event(), threading.Event()
 

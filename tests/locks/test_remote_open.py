@@ -8,9 +8,9 @@ from allauth.socialaccount.models import SocialAccount
 from django.urls import reverse
 from django.utils import timezone
 
+from locks.door_commands import door_close, door_open
 from locks.models import AccessEvent, AuditEntry, Door, LockConnection
 from locks.selectors import member_may_open
-from locks.services import door_close, door_open
 from locks.vendors.base import DeviceOffline
 from tests.locks.conftest import rule_for
 from tests.locks.vendors_for_tests import STATE, side_of
@@ -193,7 +193,7 @@ def test_member_may_open_follows_plan_time_passes_and_bookings(members, remote):
 
 
 def test_the_engine_has_nothing_to_do_at_a_remote_only_vendor(members, remote):
-    from locks.engine import access_sync
+    from locks.access.run import access_sync
 
     rule_for(members.space, remote)
     members.add()

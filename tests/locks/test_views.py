@@ -11,9 +11,8 @@ from tests.locks.conftest import rule_for, run_work
 
 
 @pytest.fixture
-def signed_in(client, alice, space_a):
-    client.force_login(alice)
-    return client
+def signed_in(signed_in, space_a):
+    return signed_in
 
 
 def url(name, *args):

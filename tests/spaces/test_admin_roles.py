@@ -282,7 +282,7 @@ def test_an_admin_removed_meanwhile_cannot_remove_another(space, bob_local, char
 
 
 def test_a_sign_in_that_no_longer_lists_the_space_is_audited_too(space, alice, removals):
-    from spaces.services import space_admins_prune
+    from spaces.admins import space_admins_prune
 
     assert space_admins_prune(user=alice, cobot_user_id="user-alice", administered={"dock"}) == 1
     assert removals == [("harbour", "alice", None, f"{REMOVED_AT_COBOT} (seen at their sign-in)")]

@@ -263,7 +263,7 @@ def test_a_delivery_received_again_while_it_runs_is_processed_again(client, deli
 
 # --- dates are the space's local days --------------------------------------------------------------------
 def test_space_today_is_the_date_at_the_space():
-    from spaces.selectors import space_today
+    from spaces.localtime import space_today
 
     evening_utc = datetime(2026, 11, 1, 20, 0, tzinfo=UTC)
     assert space_today(Space(time_zone="UTC"), evening_utc) == date(2026, 11, 1)
@@ -272,7 +272,7 @@ def test_space_today_is_the_date_at_the_space():
 
 
 def test_a_cancellation_ends_on_the_space_local_day(deliver, ada, harbour, connected):
-    from spaces.selectors import space_today
+    from spaces.localtime import space_today
 
     # A zone where today is not the UTC date right now: a day ahead (UTC+14) or behind (UTC-12).
     now = timezone.now()

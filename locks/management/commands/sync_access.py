@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from locks.engine import SyncInProgress, access_sync
+from locks.access.run import SyncInProgress, access_sync
 from spaces.management.space_argument import space_from_argument
 
 

@@ -16,8 +16,22 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accessbridge.webhooks import JSONRejected, json_loads_strict
-from locks.vendors.base import VendorEvent, WebhookRejected
+from locks.vendors.base import EventKind, VendorEvent, WebhookRejected, event_kind_from
 
+# Seed 000's webhook is "lock opened" and names no kind: an event without `type` is an unlock. A `type`
+# (inferred, as generic locks send one) is mapped here; any other word is stored as ignored.
+EVENT_KINDS = {
+    "lock_opened": EventKind.UNLOCK,
+    "unlock": EventKind.UNLOCK,
+    "unlocked": EventKind.UNLOCK,
+    "access_denied": EventKind.DENIED,
+    "denied": EventKind.DENIED,
+    "locked": EventKind.LOCKED,
+    "lock_closed": EventKind.LOCKED,
+    "held_open": EventKind.HELD_OPEN,
+    "door_held_open": EventKind.HELD_OPEN,
+    "forced_open": EventKind.FORCED_OPEN,
+}
 SHARED_SECRET_HEADER = "X-Webhook-Secret"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -33,23 +47,29 @@ def shared_secret_verify(request: HttpRequest, expected: str) -> None:
 
 def lock_opened_parse(request: HttpRequest) -> list[VendorEvent]:
     event = _event_object(request)
+    word = event.get("type", "lock_opened")
+    kind = event_kind_from(word, EVENT_KINDS)
     user = event.get("user")
     person_ref = _ref(user.get("id")) if isinstance(user, dict) else ""
-    if not person_ref:
+    if not person_ref and kind == EventKind.UNLOCK:
         raise WebhookRejected("event.user.id is missing")
     lock = event.get("lock")
     door_ref = _ref(lock.get("id")) if isinstance(lock, dict) else ""
     occurred_at = _occurred_at(event.get("occurred_at"))
     event_id = _ref(event.get("id")) or _derived_id(
-        person_ref=person_ref, door_ref=door_ref, occurred_at=event.get("occurred_at") and occurred_at
+        person_ref=person_ref,
+        door_ref=door_ref,
+        occurred_at=event.get("occurred_at") and occurred_at,
+        word=str(word) if "type" in event else "",
     )
     return [
         VendorEvent(
             event_id=event_id,
             occurred_at=occurred_at,
-            kind="unlock",
+            kind=kind,
             person_ref=person_ref,
             door_ref=door_ref,
+            vendor_kind=str(word)[:100],
             raw=event,
         )
     ]
@@ -89,12 +109,13 @@ def _ref(value) -> str:
 RESEND_WINDOW_SECONDS = 60
 
 
-def _derived_id(*, person_ref: str, door_ref: str, occurred_at: datetime | None) -> str:
+def _derived_id(*, person_ref: str, door_ref: str, occurred_at: datetime | None, word: str = "") -> str:
     if occurred_at:
         when = occurred_at.isoformat()
     else:
         when = f"received~{int(timezone.now().timestamp()) // RESEND_WINDOW_SECONDS}"
-    digest = hashlib.sha256(f"{person_ref}|{door_ref}|{when}".encode()).hexdigest()
+    kind = f"|{word}" if word else ""  # an explicit kind: "locked" right after "unlock" is another event
+    digest = hashlib.sha256(f"{person_ref}|{door_ref}|{when}{kind}".encode()).hexdigest()
     return f"sha256:{digest[:40]}"
 
 

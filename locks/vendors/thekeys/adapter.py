@@ -10,7 +10,7 @@ Where things are kept (no model of our own):
   "lock_ids" (cloud lock ids to sync; empty = all), "gateway_read_timeout" (seconds)}.
 - Gateway: vendor_ref = the cloud accessory id; status JSON = {"id_accessoire", "cloud_ip",
   "cloud_last_seen", "current_status", "reachable", "last_error", "checked_at"}.
-- Door: vendor_ref = the cloud lock id; share_code (encrypted) + vendor_share_id = the gateway share;
+- Door: vendor_ref = the cloud lock id; vendor_secrets (encrypted) = {"share_code", "share_id"}, the gateway share;
   extra = {"identifier" (id_serrure, what the gateway calls the lock), "gateway_accessory_id",
   "battery_unit": "mV", "rssi", "last_log", "detected", "status_error"}. Door.battery holds the raw
   reading the gateway reports (millivolts according to openHAB's binding; unverified).
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from django.utils import timezone
 
 from accessbridge.http import Timeout
+from locks.models import Door, Gateway
 from locks.vendors.base import (
     Capability,
     Deadline,
@@ -36,14 +37,12 @@ from locks.vendors.base import (
     VendorPermanentError,
 )
 
+from .actions import DEVICE_ACTIONS
 from .client import DEFAULT_TIMEOUT, GatewayClient, GatewayLocker, GatewayStatus, LockerStatus
 from .cloud import DEFAULT_BASE_URL, CloudAccessory, CloudLock, CloudShare, TheKeysCloud
 from .codes import SERVICE
 from .forms import TheKeysSettingsForm
 from .signing import EXCLUSIVE_WAIT_SECONDS, INTERACTIVE_WAIT_SECONDS, gateway_exclusive, signing_ts_claim
-
-if TYPE_CHECKING:
-    from locks.models import Door, Gateway
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +55,10 @@ SHARE_NAME = "AccessBridge"
 class TheKeysAdapter(LockAdapter):
     key = "thekeys"
     label = "The Keys"
-    capabilities = frozenset({Capability.REMOTE_OPEN})
+    capabilities = frozenset({Capability.REMOTE_OPEN, Capability.STATUS})
     settings_form = TheKeysSettingsForm
     secret_fields = ("password",)
+    device_actions = DEVICE_ACTIONS
 
     # --- clients ------------------------------------------------------------------------------------
     def cloud(self) -> TheKeysCloud:
@@ -152,14 +152,14 @@ class TheKeysAdapter(LockAdapter):
     def door_open(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
         self._on_gateway(
-            gateway, lambda c: c.open(identifier=identifier, share_code=door.share_code), deadline=deadline
+            gateway, lambda c: c.open(identifier=identifier, share_code=share_code_of(door)), deadline=deadline
         )
         self._door_state_set(door, door.State.OPEN)
 
     def door_close(self, *, door: Door, deadline: Deadline | None = None) -> None:
         gateway, identifier = self._door_target(door)
         self._on_gateway(
-            gateway, lambda c: c.close(identifier=identifier, share_code=door.share_code), deadline=deadline
+            gateway, lambda c: c.close(identifier=identifier, share_code=share_code_of(door)), deadline=deadline
         )
         self._door_state_set(door, door.State.CLOSED)
 
@@ -197,8 +197,6 @@ class TheKeysAdapter(LockAdapter):
         return result
 
     def _gateway_mark(self, gateway: Gateway, *, reachable: bool, error: str = "", **status) -> None:
-        from locks.models import Gateway
-
         now = timezone.now()
         if reachable and not error and not status:
             # The usual open: only "seen now" when the row already says all is well (checked in the
@@ -230,7 +228,7 @@ class TheKeysAdapter(LockAdapter):
                 f"The door “{door.name}” is not linked to a gateway yet: run “Sync doors” on the connection.",
                 service=SERVICE,
             )
-        if needs_share and not door.share_code:
+        if needs_share and not share_code_of(door):
             raise VendorPermanentError(
                 f"The door “{door.name}” has no gateway share yet: run “Sync doors” on the connection.",
                 service=SERVICE,
@@ -242,15 +240,11 @@ class TheKeysAdapter(LockAdapter):
             raise VendorNotFound("This door or gateway belongs to another connection.", service=SERVICE)
 
     def _door_state_set(self, door: Door, state: str) -> None:
-        from locks.models import Door
-
         door.state, door.last_status_at = state, timezone.now()
         Door.objects.filter(pk=door.pk).update(state=door.state, last_status_at=door.last_status_at)
 
     # --- status -------------------------------------------------------------------------------------
     def _gateway_refresh(self, gateway: Gateway) -> None:
-        from locks.models import Door, Gateway
-
         doors = list(Door.objects.filter(connection=self.connection, gateway=gateway, enabled=True))
 
         def read_status(client: GatewayClient) -> GatewayStatus | None:
@@ -264,14 +258,14 @@ class TheKeysAdapter(LockAdapter):
         states: dict[int, LockerStatus | VendorError | None] = {}
         for door in doors:
             locker = seen.get(str(door.extra.get("identifier", "")))
-            if locker is None or not door.share_code or not _state_may_have_changed(door, locker):
+            if locker is None or not share_code_of(door) or not _state_may_have_changed(door, locker):
                 states[door.pk] = None
                 continue
             try:
                 states[door.pk] = self._on_gateway(
                     gateway,
                     lambda c, locker=locker, door=door: c.locker_status(
-                        identifier=locker.identifier, share_code=door.share_code
+                        identifier=locker.identifier, share_code=share_code_of(door)
                     ),
                 )
             except DeviceOffline:
@@ -320,8 +314,6 @@ class TheKeysAdapter(LockAdapter):
         gateways = sorted(lock.gateways, key=lambda g: g.id)
         if not gateways:
             return None
-        from locks.models import Door
-
         door = Door.objects.filter(connection=self.connection, vendor_ref=str(lock.id)).first()
         linked = (door.extra or {}).get("gateway_accessory_id") if door else None
         # Keep a door on the gateway it already uses when the lock is paired with several.
@@ -330,8 +322,6 @@ class TheKeysAdapter(LockAdapter):
     def _gateway_upsert(
         self, cloud: TheKeysCloud, accessory: CloudAccessory, *, only_gateway: bool
     ) -> Gateway:
-        from locks.models import Gateway
-
         info = cloud.accessory(accessory.id)
         # The admin's address wins (a fixed IP, a port forward); with several gateways it cannot say which.
         host = (self.config.get("gateway_host") if only_gateway else "") or info.ip
@@ -394,16 +384,15 @@ class TheKeysAdapter(LockAdapter):
         *,
         error: str = "",
     ) -> Door:
-        from locks.models import Door
-
         door = Door.objects.filter(connection=self.connection, vendor_ref=str(lock.id)).first()
         if door is None:
             door = Door(connection=self.connection, vendor_ref=str(lock.id))
         door.name = lock.name
         door.gateway = gateway
         if share is not None:
-            door.share_code = share.code
-            door.vendor_share_id = str(share.id)
+            door.vendor_secrets = {
+                **(door.vendor_secrets or {}), "share_code": share.code, "share_id": str(share.id)
+            }
         if lock.battery is not None and door.battery is None:
             door.battery = lock.battery
         door.extra = {
@@ -415,6 +404,11 @@ class TheKeysAdapter(LockAdapter):
         }
         door.save()
         return door
+
+
+def share_code_of(door: Door) -> str:
+    """The code of the door's gateway share, which signs every gateway call ("" before the first doors sync)."""
+    return str((door.vendor_secrets or {}).get("share_code") or "")
 
 
 def _state_may_have_changed(door: Door, locker: GatewayLocker) -> bool:

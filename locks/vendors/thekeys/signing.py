@@ -33,6 +33,7 @@ from django.db.models import BigIntegerField, F, Value
 from django.db.models.functions import Greatest
 
 from locks.advisory import advisory_key, advisory_try_lock, advisory_unlock
+from locks.models import Gateway
 from locks.vendors.base import VendorNotFound, VendorTransientError
 
 from .codes import SERVICE
@@ -49,8 +50,6 @@ _process_locks_guard = threading.Lock()
 
 def signing_ts_claim(*, gateway_id: int, now: int | None = None) -> int:
     """Claim the next signing timestamp for a gateway: strictly greater than every earlier claim."""
-    from locks.models import Gateway
-
     now = int(time.time()) if now is None else int(now)
     using = router.db_for_write(Gateway)
     with transaction.atomic(using=using):
@@ -65,8 +64,6 @@ def signing_ts_claim(*, gateway_id: int, now: int | None = None) -> int:
 def gateway_exclusive(*, gateway_id: int, wait: float = EXCLUSIVE_WAIT_SECONDS) -> Iterator[None]:
     """Hold the gateway for one operation (its retries included) against this process and, on PostgreSQL,
     every other worker."""
-    from locks.models import Gateway
-
     using = router.db_for_write(Gateway)
     deadline = time.monotonic() + wait
     with _process_lock(using, gateway_id, deadline):

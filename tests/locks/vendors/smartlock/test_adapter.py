@@ -144,27 +144,6 @@ def test_the_api_token_only_travels_over_tls(base_url, ok, settings):
 
 
 # --- where the admin's base URL may point (SSRF) --------------------------------------------------
-@pytest.fixture
-def resolves_to(monkeypatch, settings):
-    """Production rules, and DNS answers chosen by the test (socket.getaddrinfo, not our code)."""
-    import socket
-
-    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
-    answers: dict[str, list[str]] = {}
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if host in answers:
-            return [
-                (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                for a in answers[host]
-            ]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return answers
-
-
 def smartlock_at(space, base_url):
     return adapter_for(
         LockConnection(

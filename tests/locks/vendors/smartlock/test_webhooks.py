@@ -3,10 +3,11 @@
 import json
 
 import pytest
+from django.urls import reverse
 
-from locks.models import AccessEvent, Door, VendorAccount
+from locks.models import AccessEvent, Door, VendorAccount, VendorDelivery
 from locks.selectors import connection_webhook_url
-from spaces.models import CheckInToken, InboundDelivery
+from spaces.models import CheckInToken
 from tests.locks.conftest import fixture_json, fixture_text, run_work
 
 PERSON = "usr_3c9d2e1f0a7b"  # the user id in the fixtures
@@ -38,10 +39,12 @@ def test_it_checks_the_member_in(client, url, ada, cobot, front_door, post):
     response = post(client, url, "lock_opened__full")
     assert response.status_code == 200
     assert response.json() == {"ok": True, "events": 1, "new": 1}
-    delivery = InboundDelivery.objects.get()
-    assert (delivery.source, delivery.dedupe_key) == (
-        "vendor",
-        f"vendor:{front_door.connection.pk}:evt_5f2a91c0d3e4",
+    delivery = VendorDelivery.objects.get()
+    assert (delivery.connection, delivery.source, delivery.event_key, delivery.kind) == (
+        front_door.connection,
+        "webhook",
+        "evt_5f2a91c0d3e4",
+        "unlock",
     )
     run_work()
     event = AccessEvent.objects.get()
@@ -78,7 +81,7 @@ def test_the_seeds_minimal_event_names_only_the_user(client, url, ada, front_doo
     assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
     clock(seconds=20)
     assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200  # a resend
-    delivery = InboundDelivery.objects.get()
+    delivery = VendorDelivery.objects.get()
     assert delivery.times_received == 2
     run_work()
     event = AccessEvent.objects.get()
@@ -92,7 +95,7 @@ def test_a_later_opening_without_id_or_time_is_a_new_event(client, url, ada, cob
     clock(hours=4)  # back from lunch: the same member opens again
     assert post_form(client, url, "lock_opened__seed_minimal").status_code == 200
     run_work()
-    assert InboundDelivery.objects.count() == 2
+    assert VendorDelivery.objects.count() == 2
     first, second = AccessEvent.objects.order_by("received_at")
     assert first.vendor_event_id != second.vendor_event_id
     # Cobot's stand-in still has the member checked in today: not a failure.
@@ -105,7 +108,7 @@ def test_events_without_id_but_with_a_time_differ_by_their_time(client, url, ada
         assert client.post(url, {"event": json.dumps(event)}).status_code == 200
     event["occurred_at"] = "2026-03-03T09:01:00Z"  # the next day's opening
     assert client.post(url, {"event": json.dumps(event)}).status_code == 200
-    assert InboundDelivery.objects.count() == 2
+    assert VendorDelivery.objects.count() == 2
 
 
 def test_numeric_ids_are_read_as_text(client, url, connection, members, cobot):
@@ -227,7 +230,7 @@ def test_malformed_payloads_are_a_clear_400_and_nothing_is_stored(
     response = client.post(url, body, **kwargs)
     assert response.status_code == 400
     assert response.json() == {"error": error}
-    assert InboundDelivery.objects.count() == 0
+    assert VendorDelivery.objects.count() == 0
 
 
 def test_a_wrong_secret_or_unknown_connection_is_404(client, connection, ada):
@@ -240,7 +243,7 @@ def test_a_wrong_secret_or_unknown_connection_is_404(client, connection, ada):
     connection.enabled = False
     connection.save()
     assert client.post(good, {"event": fixture_text("smartlock", "lock_opened__full")}).status_code == 404
-    assert InboundDelivery.objects.count() == 0
+    assert VendorDelivery.objects.count() == 0
 
 
 def test_the_shared_secret_header_is_checked_when_set(client, url, connection, ada):
@@ -248,7 +251,7 @@ def test_the_shared_secret_header_is_checked_when_set(client, url, connection, a
     connection.save()
     assert post_form(client, url, "lock_opened__full").status_code == 403
     assert post_form(client, url, "lock_opened__full", X_Webhook_Secret="wrong").status_code == 403
-    assert InboundDelivery.objects.count() == 0
+    assert VendorDelivery.objects.count() == 0
     assert post_form(client, url, "lock_opened__full", X_Webhook_Secret="s3cret").status_code == 200
 
 
@@ -302,4 +305,45 @@ def test_a_check_in_cobot_refuses_for_good_is_stored_as_an_error(client, url, ad
     run_work()
     event = AccessEvent.objects.get()
     assert (event.checkin_result, event.checkin_message) == ("error", "Cobot: HTTP 404: not found")
-    assert InboundDelivery.objects.get().status == "done"
+    assert VendorDelivery.objects.get().status == "done"
+
+
+# --- kinds of events -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name,kind,word",
+    [("door_event__unknown_kind", "unknown", "tamper_alarm"), ("door_event__held_open", "held_open", "door_held_open")],
+)
+def test_an_event_of_a_kind_we_do_not_act_on_is_stored_as_ignored_and_never_checks_in(
+    client, url, ada, cobot, front_door, alice, name, kind, word
+):
+    response = post_json(client, url, name)
+    assert response.status_code == 200 and response.json() == {"ok": True, "events": 1, "new": 1}
+    delivery = VendorDelivery.objects.get()
+    assert (delivery.kind, delivery.status, delivery.payload["vendor_kind"]) == (kind, "ignored", word)
+    assert run_work() == 0  # never queued
+
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.checkin_result, event.membership) == (kind, "ignored", None)
+    assert f"reported “{word}”: not an opening" in event.checkin_message
+    assert cobot.check_ins("space-a") == [] and [r for r in cobot.requests if r.method != "GET"] == []
+
+    # A resend changes nothing; the events page shows it, with the vendor's word.
+    assert post_json(client, url, name).json()["new"] == 0
+    assert VendorDelivery.objects.get().times_received == 2 and AccessEvent.objects.count() == 1
+    client.force_login(alice)
+    page = client.get(reverse("access_events", args=["space-a"])).content.decode()
+    assert "Ignored (not an opening)" in page and word in page
+
+
+def test_a_refusal_is_recorded_without_a_checkin(client, url, ada, cobot):
+    assert post_json(client, url, "door_event__denied").status_code == 200
+    run_work()
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.checkin_result) == ("denied", "n/a")
+    assert VendorDelivery.objects.get().status == "done" and cobot.check_ins("space-a") == []
+
+
+def test_an_unlock_still_needs_its_person(client, url, ada):
+    body = {"id": "evt_x", "type": "unlocked", "lock": {"id": "lock_1"}}
+    response = client.post(url, json.dumps(body), content_type="application/json")
+    assert response.status_code == 400 and VendorDelivery.objects.count() == 0

@@ -1,4 +1,7 @@
+"""The Keys' shared fixtures: its stand-ins (gateway, cloud), a connection with a gateway and a shared door."""
+
 import json
+import socket
 import uuid
 from pathlib import Path
 
@@ -16,6 +19,13 @@ CODE = "Zmo1sps2OVyCFtl1"  # seed 003's example share code
 CLOUD = "https://api.the-keys.test"
 CONNECTION_KEY = uuid.UUID("6f1c2b3a-0000-4000-8000-000000000001")  # the one in the share fixtures
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "thekeys"
+
+
+def closed_port_host() -> str:
+    """An address where nothing listens: connecting fails at once (nothing to wait for)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def fixture(name: str):
@@ -71,8 +81,7 @@ def door(connection, gateway):
         gateway=gateway,
         vendor_ref="1234",
         name="Porte d'entrée",
-        share_code=CODE,
-        vendor_share_id="4321",
+        vendor_secrets={"share_code": CODE, "share_id": "4321"},
         extra={"identifier": IDENTIFIER, "gateway_accessory_id": 5678},
     )
 

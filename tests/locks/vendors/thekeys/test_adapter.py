@@ -1,6 +1,5 @@
 """The Keys adapter end to end: cloud stand-in → gateways, doors and shares → the gateway stand-in opens."""
 
-import socket
 import time
 
 import pytest
@@ -20,7 +19,7 @@ from locks.vendors.thekeys.adapter import TheKeysAdapter
 from locks.vendors.thekeys.forms import TheKeysSettingsForm
 from tests.fakes.base import Response
 
-from .conftest import CLOUD, CODE, CONNECTION_KEY, IDENTIFIER, PASSWORD, PHONE, fixture
+from .conftest import CLOUD, CODE, CONNECTION_KEY, IDENTIFIER, PASSWORD, PHONE, closed_port_host, fixture
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_it_is_registered():
 
 
 def test_it_declares_only_what_the_gateway_can_do():
-    assert TheKeysAdapter.capabilities == frozenset({Capability.REMOTE_OPEN})
+    assert TheKeysAdapter.capabilities == frozenset({Capability.REMOTE_OPEN, Capability.STATUS})
     assert Capability.PERSON_ACCOUNTS not in TheKeysAdapter.capabilities
     assert Capability.POLLING not in TheKeysAdapter.capabilities
     assert TheKeysAdapter.secret_fields == ("password",)
@@ -122,7 +121,7 @@ def test_it_reports_a_wrong_password(account, connection, cloud_fake):
 
 
 def test_it_reports_an_unreachable_gateway_when_testing(account, connection):
-    connection.config = {**connection.config, "gateway_host": _closed_port_host()}
+    connection.config = {**connection.config, "gateway_host": closed_port_host()}
     with pytest.raises(DeviceOffline, match="is unreachable"):
         TheKeysAdapter(connection).test_connection()
 
@@ -137,12 +136,12 @@ def test_it_creates_gateways_doors_and_shares(account, connection, cloud_fake, g
         == f"accessbridge:{CONNECTION_KEY}:{account['lock']['id']}:{account['gateway']['id']}"
     )
     assert share["nom"] == "AccessBridge" and share["actif"] is True
-    assert (door.vendor_ref, door.name, door.vendor_share_id) == (
+    assert (door.vendor_ref, door.name, door.vendor_secrets["share_id"]) == (
         str(account["lock"]["id"]),
         "Porte d'entrée",
         str(share["id"]),
     )
-    assert door.share_code == share["code"]
+    assert door.vendor_secrets["share_code"] == share["code"]
     assert door.extra["identifier"] == IDENTIFIER
     assert door.battery == 4065
     gateway = door.gateway
@@ -152,7 +151,7 @@ def test_it_creates_gateways_doors_and_shares(account, connection, cloud_fake, g
 
     # The share code is encrypted at rest.
     with db_connection.cursor() as cursor:
-        cursor.execute("SELECT share_code FROM locks_door WHERE id = %s", [door.pk])
+        cursor.execute("SELECT vendor_secrets FROM locks_door WHERE id = %s", [door.pk])
         (stored,) = cursor.fetchone()
     assert share["code"] not in stored
 
@@ -166,19 +165,19 @@ def test_it_syncs_idempotently(account, connection, cloud_fake):
     second = synced(connection)
     assert len(cloud_fake.shares) == 1
     assert len(cloud_fake.requests_to("POST", r"/fr/api/v2/partage/create/.*")) == 1
-    assert (second.pk, second.share_code, second.vendor_share_id) == (
+    assert (second.pk, second.vendor_secrets["share_code"], second.vendor_secrets["share_id"]) == (
         first.pk,
-        first.share_code,
-        first.vendor_share_id,
+        first.vendor_secrets["share_code"],
+        first.vendor_secrets["share_id"],
     )
     assert Door.objects.count() == 1 and Gateway.objects.count() == 1
 
 
 def test_it_finds_its_share_again_after_losing_its_rows(account, connection, cloud_fake):
-    code = synced(connection).share_code
+    code = synced(connection).vendor_secrets["share_code"]
     Door.objects.all().delete()
     Gateway.objects.all().delete()
-    assert synced(connection).share_code == code
+    assert synced(connection).vendor_secrets["share_code"] == code
     assert len(cloud_fake.shares) == 1
 
 
@@ -206,7 +205,7 @@ def test_it_reactivates_its_share_and_drops_duplicates(account, connection, clou
 
     assert set(cloud_fake.shares) == {share["id"]}
     assert cloud_fake.shares[share["id"]]["actif"] is True
-    assert again.share_code == door.share_code
+    assert again.vendor_secrets["share_code"] == door.vendor_secrets["share_code"]
 
 
 def test_a_gateway_address_reported_by_the_cloud_is_checked_too(cloud_fake, connection, settings):
@@ -255,7 +254,7 @@ def test_it_creates_the_share_against_recorded_cloud_answers(connection):
 
     assert create.call_count == 1
     assert "accessbridge%3A6f1c2b3a-0000-4000-8000-000000000001%3A1234%3A5678" in create.calls[0].request.body
-    assert (door.share_code, door.vendor_share_id, door.gateway.host) == (CODE, "4321", "192.168.1.50")
+    assert (door.vendor_secrets["share_code"], door.vendor_secrets["share_id"], door.gateway.host) == (CODE, "4321", "192.168.1.50")
 
 
 @responses.activate
@@ -264,7 +263,7 @@ def test_it_finds_the_share_again_in_recorded_cloud_answers(connection):
 
     (door,) = TheKeysAdapter(connection).doors_sync()
 
-    assert (door.share_code, door.vendor_share_id) == (CODE, "4321")  # ours, not Home Assistant's
+    assert (door.vendor_secrets["share_code"], door.vendor_secrets["share_id"]) == (CODE, "4321")  # ours, not Home Assistant's
     assert not [c for c in responses.calls if "/partage/create/" in c.request.url]
 
 
@@ -313,7 +312,7 @@ def test_it_explains_a_refused_key(adapter, door, gateway_fake):
 
 
 def test_it_reports_an_unreachable_gateway_quickly(adapter, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     door = Door.objects.select_related("gateway").get(pk=door.pk)
     started = time.monotonic()
     with pytest.raises(DeviceOffline, match="is unreachable"):
@@ -347,7 +346,7 @@ def test_it_refuses_a_door_of_another_connection_without_calling_the_gateway(spa
 @pytest.mark.parametrize("missing", ["share_code", "gateway", "identifier"])
 def test_it_explains_a_door_not_synced_yet_without_calling_the_gateway(adapter, door, gateway_fake, missing):
     if missing == "share_code":
-        door.share_code = ""
+        door.vendor_secrets = {}
     elif missing == "gateway":
         door.gateway = None
     else:
@@ -395,7 +394,7 @@ def test_it_refreshes_an_older_gateway_without_status_endpoint(adapter, door, ga
 
 
 def test_it_records_an_unreachable_gateway_during_refresh(adapter, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     adapter.status_refresh()  # a schedule must not crash on one offline gateway
     gateway = Gateway.objects.get(pk=door.gateway_id)
     assert gateway.status["reachable"] is False
@@ -415,12 +414,6 @@ def test_it_runs_the_gateway_admin_actions(adapter, door, gateway_fake):
     )
 
 
-def _closed_port_host() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
-
-
 def test_it_keeps_syncing_when_the_account_may_not_share_one_lock(account, connection, cloud_fake):
     other = cloud_fake.add_lock("888", nom="Voisin")
     cloud_fake.attach_accessory(account["gateway"]["id"], other["id"])
@@ -430,8 +423,8 @@ def test_it_keeps_syncing_when_the_account_may_not_share_one_lock(account, conne
 
     doors = {d.name: d for d in TheKeysAdapter(connection).doors_sync()}
 
-    assert doors["Porte d'entrée"].share_code and doors["Porte d'entrée"].extra["sync_error"] == ""
-    assert doors["Voisin"].share_code == ""
+    assert doors["Porte d'entrée"].vendor_secrets["share_code"] and doors["Porte d'entrée"].extra["sync_error"] == ""
+    assert "share_code" not in doors["Voisin"].vendor_secrets
     assert "HTTP 403" in doors["Voisin"].extra["sync_error"]
     with pytest.raises(VendorPermanentError, match="no gateway share yet"):
         TheKeysAdapter(connection).door_open(door=doors["Voisin"])

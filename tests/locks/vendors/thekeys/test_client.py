@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import hmac
-import socket
 import time
 
 import pytest
@@ -22,7 +21,7 @@ from locks.vendors.thekeys.client import BUSY_PAUSES, GatewayClient, signature
 from tests.fakes.base import Response
 from tests.fakes.thekeys import TheKeysGatewayFake
 
-from .conftest import CODE, IDENTIFIER
+from .conftest import CODE, IDENTIFIER, closed_port_host
 
 OK = {"status": "0", "code": "ok"}
 SIGNED = "^/(open|close|locker_status)$"
@@ -250,16 +249,14 @@ def test_it_synchronizes_only_once_for_a_clock_that_stays_invalid(gateway_fake, 
 
 # --- unreachable and slow gateways -----------------------------------------------------------------
 def test_it_reports_an_unreachable_gateway_quickly():
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    client = GatewayClient(f"127.0.0.1:{port}")
+    host = closed_port_host()
+    client = GatewayClient(host)
     started = time.monotonic()
     with pytest.raises(DeviceOffline) as excinfo:
         client.open(identifier=IDENTIFIER, share_code=CODE)
     assert time.monotonic() - started < 2
     assert excinfo.value.kind == TRANSIENT
-    assert f"The gateway at 127.0.0.1:{port} is unreachable (could not connect)" in str(excinfo.value)
+    assert f"The gateway at {host} is unreachable (could not connect)" in str(excinfo.value)
 
 
 def test_it_does_not_hang_on_a_gateway_that_does_not_answer(gateway_fake):
@@ -404,23 +401,6 @@ def test_it_never_quotes_an_answers_body(rclient):
 
 
 # --- which addresses may be a gateway (SSRF) ------------------------------------------------------
-@pytest.fixture
-def resolves_to(monkeypatch, settings):
-    """Production rules, and DNS answers chosen by the test (socket.getaddrinfo, not our code)."""
-    settings.LOCKS_ALLOW_PRIVATE_HOSTS = False
-    answers: dict[str, list[str]] = {}
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        if host in answers:
-            family = socket.AF_INET6 if ":" in answers[host][0] else socket.AF_INET
-            return [(family, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return answers
-
-
 @pytest.mark.parametrize(
     "address,why",
     [

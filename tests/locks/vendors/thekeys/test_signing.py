@@ -95,7 +95,7 @@ def test_it_never_goes_backwards_under_20_concurrent_opens(space_a):
             gateway=gateway,
             vendor_ref="1234",
             name="Entrée",
-            share_code=CODE,
+            vendor_secrets={"share_code": CODE},
             extra={"identifier": IDENTIFIER},
         )
         start = threading.Barrier(20)

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from locks.engine import access_sync
+from locks.access.run import access_sync
 from locks.models import AccessEvent, AuditEntry, Door, VendorAccount
 from tests.locks.conftest import rule_for, run_work, smartlock_connection
 
@@ -59,9 +59,9 @@ def test_a_lock_opening_checks_the_member_in_at_cobot(
     second = AccessEvent.objects.get(vendor_event_id="evt_2")
     assert (second.checkin_result, second.checkin_message) == ("already", "Member is already checked in.")
     assert len(cobot.check_ins("space-a")) == 1
-    from spaces.models import InboundDelivery
+    from locks.models import VendorDelivery
 
-    assert set(InboundDelivery.objects.values_list("status", flat=True)) == {"done"}
+    assert set(VendorDelivery.objects.values_list("status", flat=True)) == {"done"}
 
 
 def test_the_same_event_twice_is_one_event_and_one_checkin(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import socket
 import time
 
 import pytest
@@ -21,14 +20,7 @@ from locks.vendors.thekeys.codes import BUSY_MESSAGE
 from spaces.models import Membership
 from tests.fakes.thekeys import TheKeysGatewayFake
 from tests.locks.conftest import rule_for
-from tests.locks.vendors.thekeys.conftest import CODE, IDENTIFIER, PASSWORD, PHONE
-
-
-@pytest.fixture
-def gateway_fake():
-    with TheKeysGatewayFake() as fake:
-        fake.add_locker(IDENTIFIER, CODE, battery=4065)
-        yield fake
+from tests.locks.vendors.thekeys.conftest import CODE, IDENTIFIER, PASSWORD, PHONE, closed_port_host
 
 
 def thekeys_door(space, host: str, *, name="Porte d'entrée") -> Door:
@@ -46,7 +38,7 @@ def thekeys_door(space, host: str, *, name="Porte d'entrée") -> Door:
         gateway=gateway,
         vendor_ref="1234",
         name=name,
-        share_code=CODE,
+        vendor_secrets={"share_code": CODE},
         extra={"identifier": IDENTIFIER, "battery_unit": "mV"},
     )
 
@@ -73,12 +65,6 @@ def member_page(space) -> str:
 def hmac_of(ts: str) -> str:
     """Seed 003, computed here without our client: base64(HMAC-SHA256(key=share code, msg=ts))."""
     return base64.b64encode(hmac.new(CODE.encode(), ts.encode("ascii"), hashlib.sha256).digest()).decode()
-
-
-def _closed_port_host() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 # --- allowed --------------------------------------------------------------------------------------------
@@ -208,7 +194,7 @@ def test_an_unreachable_gateway_is_a_clear_message_for_the_member_within_the_tim
 ):
     members.space.opens_count_as_checkins = False
     members.space.save()
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     rule_for(members.space, door)
     sign_in_as(client, charlie, members.add())
     jobs = AccessSyncJob.objects.count()  # the rule's own sync of every member
@@ -235,8 +221,7 @@ def test_opening_views_run_outside_a_request_transaction():
         views.door_open,
         views.door_close,
         views.connection_status_refresh,
-        views.gateway_action,
-        views.door_action,
+        views.device_action,
     ):
         assert "default" in getattr(view, "_non_atomic_requests", set()), view.__name__
 
@@ -247,7 +232,7 @@ def test_an_open_waits_about_5_seconds_for_a_gateway_another_call_holds(members,
 
     from django.db import connections
 
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from locks.vendors.thekeys.signing import gateway_exclusive
 
     held, release = threading.Event(), threading.Event()
@@ -277,7 +262,7 @@ def test_an_open_waits_about_5_seconds_for_a_gateway_another_call_holds(members,
 
 
 def test_a_gateway_that_stays_busy_is_given_up_within_the_budget(members, door, gateway_fake, alice):
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from tests.fakes.base import Response
     from tests.fakes.thekeys import BUSY
 
@@ -289,7 +274,7 @@ def test_a_gateway_that_stays_busy_is_given_up_within_the_budget(members, door, 
 
 
 def test_a_gateway_that_does_not_answer_is_given_up_within_the_budget(members, door, gateway_fake, alice):
-    from locks.services import door_open
+    from locks.door_commands import door_open
     from tests.fakes.base import Response
 
     gateway_fake.force(Response(200, {"status": "ok"}, delay=6.0), path="^/open$")

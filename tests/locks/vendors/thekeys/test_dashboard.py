@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import socket
 import time
 from datetime import timedelta
 
@@ -19,24 +18,10 @@ from django_q.models import OrmQ, Schedule
 from accessbridge.apps import SCHEDULES
 from locks.models import AccessEvent, AccessSyncJob, AuditEntry, Door, Gateway, LockConnection
 from locks.tasks import connection_status_refresh_task, status_refresh_due
-from locks.vendors.thekeys.cloud import token_cache_clear
 from tests.fakes.base import Response
-from tests.fakes.thekeys import TheKeysCloudFake, TheKeysGatewayFake
-from tests.locks.vendors.thekeys.conftest import CODE, IDENTIFIER, PASSWORD, PHONE
-
-
-@pytest.fixture(autouse=True)
-def fresh_tokens():
-    token_cache_clear()
-    yield
-    token_cache_clear()
-
-
-@pytest.fixture
-def gateway_fake():
-    with TheKeysGatewayFake() as fake:
-        fake.add_locker(IDENTIFIER, CODE, battery=4065)
-        yield fake
+from tests.fakes.thekeys import TheKeysCloudFake
+from tests.locks.conftest import smartlock_connection
+from tests.locks.vendors.thekeys.conftest import CODE, IDENTIFIER, PASSWORD, PHONE, closed_port_host
 
 
 def thekeys(space, gateway_fake, *, name="The Keys", gateway_name="TK Gateway", **config):
@@ -53,14 +38,14 @@ def thekeys(space, gateway_fake, *, name="The Keys", gateway_name="TK Gateway", 
         connection=connection,
         vendor_ref=f"gw-{connection.pk}",
         name=gateway_name,
-        host=gateway_fake.url.removeprefix("http://") if gateway_fake else _closed_port_host(),
+        host=gateway_fake.url.removeprefix("http://") if gateway_fake else closed_port_host(),
     )
     door = Door.objects.create(
         connection=connection,
         gateway=gateway,
         vendor_ref=f"lock-{connection.pk}",
         name="Porte d'entrée",
-        share_code=CODE,
+        vendor_secrets={"share_code": CODE},
         extra={"identifier": IDENTIFIER, "battery_unit": "mV"},
     )
     return door
@@ -71,25 +56,17 @@ def door(space_a, gateway_fake):
     return thekeys(space_a, gateway_fake)
 
 
-@pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def url(name, *args, subdomain="space-a"):
     return reverse(name, args=[subdomain, *args])
 
 
+def action_url(name, device_id, subdomain="space-a"):
+    """The one route of every device action; The Keys' actions are named <level>_<what>."""
+    return url("device_action", name.split("_")[0], device_id, name, subdomain=subdomain)
+
+
 def page(response) -> str:
     return response.content.decode()
-
-
-def _closed_port_host() -> str:
-    """An address where nothing listens: connecting fails at once (nothing to wait for)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def signed_correctly(request) -> bool:
@@ -125,14 +102,17 @@ def test_the_doors_page_shows_door_state_battery_in_millivolts_and_the_gateway(s
     for name, target in [
         ("connection_status_refresh", door.connection_id),
         ("connection_doors_refresh", door.connection_id),
-        ("gateway_synchronize", door.gateway_id),
-        ("gateway_update_firmware", door.gateway_id),
-        ("door_synchronize", door.pk),
-        ("door_update_firmware", door.pk),
         ("door_open", door.pk),
         ("door_close", door.pk),
     ]:
         assert url(name, target) in body, name
+    for name, target in [
+        ("gateway_synchronize", door.gateway_id),
+        ("gateway_update_firmware", door.gateway_id),
+        ("door_synchronize", door.pk),
+        ("door_update_firmware", door.pk),
+    ]:
+        assert action_url(name, target) in body, name
 
 
 def test_the_doors_page_shows_what_went_wrong(signed_in, door, space_a):
@@ -176,8 +156,6 @@ def test_the_doors_page_makes_as_many_queries_for_many_doors_as_for_one(signed_i
 
 
 def test_a_door_without_a_battery_unit_shows_percent(signed_in, space_a, smartlock):
-    from tests.locks.conftest import smartlock_connection
-
     Door.objects.create(
         connection=smartlock_connection(space_a, smartlock), vendor_ref="l1", name="Side", battery=80
     )
@@ -199,7 +177,7 @@ def test_refresh_status_reads_the_gateway_and_says_what_it_found(signed_in, door
 
 
 def test_refresh_status_of_an_unreachable_gateway_is_a_message_not_a_500(signed_in, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     started = time.monotonic()
     response = signed_in.post(url("connection_status_refresh", door.connection_id))
     assert response.status_code == 302 and time.monotonic() - started < 5
@@ -218,8 +196,6 @@ def test_refresh_status_of_a_lock_error_is_shown_on_the_door(signed_in, door, ga
 def test_status_is_refreshed_every_5_minutes_one_task_per_connection(
     space_a, space_b, gateway_fake, smartlock
 ):
-    from tests.locks.conftest import smartlock_connection
-
     entry = next(e for e in SCHEDULES if e["func"] == "locks.tasks.status_refresh_due")
     assert entry["minutes"] == 5
     assert Schedule.objects.filter(func="locks.tasks.status_refresh_due", minutes=5).exists()
@@ -248,13 +224,13 @@ def test_status_is_refreshed_every_5_minutes_one_task_per_connection(
 
 # --- gateway and lock maintenance ---------------------------------------------------------------------------
 def test_synchronizing_the_gateway_and_a_lock_is_post_only_and_audited(signed_in, door, gateway_fake, alice):
-    assert signed_in.get(url("gateway_synchronize", door.gateway_id)).status_code == 405
-    assert signed_in.get(url("door_synchronize", door.pk)).status_code == 405
+    assert signed_in.get(action_url("gateway_synchronize", door.gateway_id)).status_code == 405
+    assert signed_in.get(action_url("door_synchronize", door.pk)).status_code == 405
     assert gateway_fake.requests == []
 
-    body = page(signed_in.post(url("gateway_synchronize", door.gateway_id), follow=True))
+    body = page(signed_in.post(action_url("gateway_synchronize", door.gateway_id), follow=True))
     assert "TK Gateway: synchronized with the vendor&#x27;s cloud." in body
-    body = page(signed_in.post(url("door_synchronize", door.pk), follow=True))
+    body = page(signed_in.post(action_url("door_synchronize", door.pk), follow=True))
     assert "Porte d&#x27;entrée: lock synchronized." in body
 
     assert gateway_fake.synchronizations == 1 and gateway_fake.locker(IDENTIFIER).synchronizations == 1
@@ -280,14 +256,14 @@ def test_synchronizing_the_gateway_and_a_lock_is_post_only_and_audited(signed_in
 )
 def test_a_firmware_update_asks_first(signed_in, door, gateway_fake, alice, name, target, what, counter):
     target_id = door.gateway_id if target == "gateway" else door.pk
-    confirm = signed_in.get(url(name, target_id))
+    confirm = signed_in.get(action_url(name, target_id))
     assert confirm.status_code == 200
     body = page(confirm)
     assert f"Are you sure you want to update the firmware of {what} now?" in body
     assert "This can take" in body and "Cancel" in body
     assert gateway_fake.requests == [] and AuditEntry.objects.count() == 0
 
-    body = page(signed_in.post(url(name, target_id), follow=True))
+    body = page(signed_in.post(action_url(name, target_id), follow=True))
     assert "firmware update" in body
     assert counter(gateway_fake) == 1
     entry = AuditEntry.objects.get()
@@ -296,7 +272,7 @@ def test_a_firmware_update_asks_first(signed_in, door, gateway_fake, alice, name
 
 def test_a_failing_action_is_shown_and_audited(signed_in, door, gateway_fake):
     gateway_fake.force(Response(200, {"status": "4", "code": "sync error"}), path="^/locker/synchronize$")
-    body = page(signed_in.post(url("door_synchronize", door.pk), follow=True))
+    body = page(signed_in.post(action_url("door_synchronize", door.pk), follow=True))
     assert (
         "Porte d&#x27;entrée: synchronize lock failed: The Keys gateway: The gateway lost the connection"
         in body
@@ -306,20 +282,22 @@ def test_a_failing_action_is_shown_and_audited(signed_in, door, gateway_fake):
 
 
 def test_an_unreachable_gateway_action_answers_within_the_timeout(signed_in, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     started = time.monotonic()
-    body = page(signed_in.post(url("gateway_synchronize", door.gateway_id), follow=True))
+    body = page(signed_in.post(action_url("gateway_synchronize", door.gateway_id), follow=True))
     assert time.monotonic() - started < 5
     assert "TK Gateway: synchronize gateway failed" in body and "is unreachable" in body
     assert AuditEntry.objects.get().result == "failed"
 
 
-def test_vendors_without_these_methods_show_no_buttons_and_404(signed_in, connection, front_door):
+def test_vendors_without_these_methods_show_no_buttons_and_404(signed_in, space_a, smartlock):
+    connection = smartlock_connection(space_a, smartlock)
+    front_door = Door.objects.create(connection=connection, vendor_ref="lock_1", name="Front door")
     body = page(signed_in.get(url("doors")))
     assert "Refresh status" not in body and "Lock maintenance" not in body and "Synchronize" not in body
     assert signed_in.post(url("connection_status_refresh", connection.pk)).status_code == 404
-    assert signed_in.post(url("door_synchronize", front_door.pk)).status_code == 404
-    assert signed_in.get(url("door_update_firmware", front_door.pk)).status_code == 404
+    assert signed_in.post(action_url("door_synchronize", front_door.pk)).status_code == 404
+    assert signed_in.get(action_url("door_update_firmware", front_door.pk)).status_code == 404
     assert AuditEntry.objects.count() == 0
 
 
@@ -331,13 +309,16 @@ def test_another_spaces_gateway_and_door_are_404_and_never_called(signed_in, spa
             ("gateway_update_firmware", foreign.gateway_id),
             ("door_synchronize", foreign.pk),
             ("door_update_firmware", foreign.pk),
+        ]:
+            assert signed_in.post(action_url(name, target, subdomain=subdomain)).status_code == 404, name
+        for name, target in [
             ("door_open", foreign.pk),
             ("door_close", foreign.pk),
             ("connection_status_refresh", foreign.connection_id),
         ]:
             assert signed_in.post(url(name, target, subdomain=subdomain)).status_code == 404, name
     assert (
-        signed_in.get(url("gateway_update_firmware", foreign.gateway_id, subdomain="space-b")).status_code
+        signed_in.get(action_url("gateway_update_firmware", foreign.gateway_id, subdomain="space-b")).status_code
         == 404
     )
     assert gateway_fake.requests == [] and AuditEntry.objects.count() == 0
@@ -363,7 +344,7 @@ def test_an_admin_opens_and_closes_through_the_gateway(signed_in, door, gateway_
 
 
 def test_an_unreachable_gateway_is_a_clear_message_within_the_timeout(signed_in, door):
-    Gateway.objects.filter(pk=door.gateway_id).update(host=_closed_port_host())
+    Gateway.objects.filter(pk=door.gateway_id).update(host=closed_port_host())
     started = time.monotonic()
     response = signed_in.post(url("door_open", door.pk), follow=True)
     assert time.monotonic() - started < 5
@@ -450,7 +431,7 @@ def test_sync_doors_after_saving_makes_gateways_doors_and_shares(
 
     assert "TK: 1 door(s)." in body
     door = Door.objects.get(connection=connection)
-    assert door.name == "Porte d'entrée" and door.share_code
+    assert door.name == "Porte d'entrée" and door.vendor_secrets["share_code"]
     assert "Porte d&#x27;entrée" in body and "TK Gateway" in body and "battery 4065 mV" in body
     # The share the sync made is the one the gateway checks: the admin can open right away.
     assert "Porte d&#x27;entrée opened." in page(signed_in.post(url("door_open", door.pk), follow=True))
