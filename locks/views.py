@@ -10,10 +10,12 @@ from django.views.decorators.http import require_POST
 
 from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
-from accessbridge.work import WorkStatus, work_retry
+from accessbridge.work import work_retry
 from locks import door_commands, services
 from locks.access.jobs import access_sync_enqueue
 from locks.access.run import access_sync
+from locks.attention import WORK_KINDS, connection_health, space_attention
+from locks.audit import audit_admin_action
 from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import (
     AccessEvent,
@@ -23,7 +25,6 @@ from locks.models import (
     Door,
     Gateway,
     LockConnection,
-    VendorDelivery,
 )
 from locks.selectors import (
     connection_webhook_url,
@@ -32,7 +33,7 @@ from locks.selectors import (
 )
 from locks.vendors import adapter_class, vendor_choices
 from locks.vendors.base import Capability, DeviceLevel
-from spaces.models import InboundDelivery, Membership
+from spaces.models import Membership
 
 PAGE_SIZE = 50
 PREVIEW_LIMIT = 500
@@ -86,6 +87,7 @@ def connections(request, subdomain):
             "webhook_url_revealed": _webhook_url_revealed(request, c),
             "lists_doors": adapter_class(c.vendor).lists_doors,
             "polls": adapter_class(c.vendor).supports(Capability.POLLING),
+            "health": connection_health(connection=c),
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]
@@ -369,27 +371,12 @@ def audit(request, subdomain):
 
 
 # --- work and sync ----------------------------------------------------------------------------------------
-STUCK = [WorkStatus.FAILED, WorkStatus.WAITING]
-# kind → (model, the lookup of its space)
-WORK_KINDS = {
-    "sync": (AccessSyncJob, "space"),
-    "delivery": (InboundDelivery, "space"),
-    "vendor_delivery": (VendorDelivery, "connection__space"),
-}
-
-
 @login_required
 def work(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     context = {
         "space": space,
-        "jobs": AccessSyncJob.objects.filter(space=space, status__in=STUCK).select_related("membership")[
-            :200
-        ],
-        "deliveries": InboundDelivery.objects.filter(space=space, status__in=STUCK)[:200],
-        "vendor_deliveries": VendorDelivery.objects.filter(
-            connection__space=space, status__in=STUCK
-        ).select_related("connection")[:200],
+        "attention": space_attention(space=space),
         "recent": AccessSyncJob.objects.filter(space=space).select_related("membership")[:20],
     }
     return render(request, "locks/work.html", context)
@@ -399,7 +386,8 @@ def work(request, subdomain):
 @require_POST
 def work_retry_view(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    kind = WORK_KINDS.get(request.POST.get("kind", ""))
+    kind_key = request.POST.get("kind", "")
+    kind = WORK_KINDS.get(kind_key)
     if kind is None:
         raise Http404
     model, space_lookup = kind
@@ -410,6 +398,9 @@ def work_retry_view(request, subdomain):
             return HttpResponseBadRequest("pk must be a number")
         queryset = queryset.filter(pk=get_object_or_404(queryset, pk=pk).pk)
     count = work_retry(queryset)
+    if count:
+        what = f"{kind_key} #{pk}" if pk else f"every failed or waiting {kind_key}"
+        audit_admin_action(space=space, actor=request.user, action="work_retry", detail=f"retried {what}")
     messages.success(request, f"{count} item(s) queued again.")
     return redirect("access_work", subdomain=subdomain)
 

@@ -12,7 +12,12 @@ from accessbridge.tenancy import administered_spaces, space_for_admin_or_404
 from accessbridge.work import work_retry
 from spaces import admins, disconnect, selectors, services
 from spaces.cobot.accounts import PROVIDER_ID, cobot_account, cobot_user_ids, cobot_user_token
-from spaces.embedded import admin_page_sections_render, framed_by_cobot, member_page_sections_render
+from spaces.embedded import (
+    admin_page_sections_render,
+    framed_by_cobot,
+    member_page_sections_render,
+    page_sections_render,
+)
 from spaces.forms import DeliveryRetryForm, SpaceConnectForm, SpaceConnectTokenForm
 from spaces.models import Space, SpaceAdmin
 
@@ -33,11 +38,13 @@ def _cobot_sign_in_url_for_admin(request, next_url: str) -> str | None:
 
 @login_required
 def dashboard(request):
+    spaces = list(administered_spaces(request.user).order_by("name", "subdomain"))
     return render(
         request,
         "spaces/dashboard.html",
         {
-            "spaces": administered_spaces(request.user).order_by("name", "subdomain"),
+            "spaces": spaces,
+            "sections": [s for space in spaces for s in page_sections_render("dashboard", request=request, space=space)],
             "cobot_spaces": selectors.cobot_spaces_connectable(user=request.user),
             "has_cobot_account": cobot_account(request.user) is not None,
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("dashboard")),
@@ -96,6 +103,7 @@ def space_detail(request, subdomain):
         {
             "space": space,
             "overview": selectors.space_overview(space=space),
+            "sections": page_sections_render("overview", request=request, space=space),
             "admins": selectors.space_admins_overview(space=space, viewer=request.user),
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("space_detail", args=[space.subdomain])),
             "has_cobot_token": cobot_user_token(request.user) is not None,

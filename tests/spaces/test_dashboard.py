@@ -37,8 +37,8 @@ def test_failed_and_waiting_deliveries_show_with_a_retry(client, alice, connecte
     InboundDelivery.objects.create(source="cobot", space=connected, event="created_booking", dedupe_key="c", status="done")
     client.force_login(alice)
     body = client.get(reverse("space_detail", args=["harbour"])).content.decode()
-    assert "HTTP 422: nope" in body and "Deliveries needing attention" in body
-    assert f'name="delivery_id" value="{failed.pk}"' in body and f'value="{waiting.pk}"' in body
+    assert "HTTP 422: nope" in body and "Needs attention" in body  # the one list (locks.attention)
+    assert f'name="pk" value="{failed.pk}"' in body and f'name="pk" value="{waiting.pk}"' in body
 
     client.post(reverse("space_deliveries_retry", args=["harbour"]), {"delivery_id": failed.pk})
     failed.refresh_from_db()
