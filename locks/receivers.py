@@ -4,9 +4,10 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from locks.access.jobs import access_sync_enqueue
+from locks.audit import audit_admin_action
 from locks.models import AccessRule, AuditEntry
 from spaces.models import Membership
-from spaces.signals import mirror_changed, space_admin_added, space_admin_removed
+from spaces.signals import mirror_changed, space_admin_action, space_admin_added, space_admin_removed
 
 
 @receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
@@ -63,3 +64,8 @@ def audit_admin_added(sender, *, space, user, actor=None, detail="", **kwargs):
     _audit_admin_role(
         action="admin_add", space=space, user=user, actor=actor, detail=detail, by_cobot="cobot sign-in"
     )
+
+
+@receiver(space_admin_action, dispatch_uid="locks_audit_space_admin_action")
+def audit_space_admin_action(sender, *, space, actor, action, detail="", **kwargs):
+    audit_admin_action(space=space, actor=actor, action=action, detail=detail)

@@ -16,10 +16,9 @@ from locks.access.jobs import access_sync_enqueue
 from locks.access.run import access_sync
 from locks.attention import WORK_KINDS, connection_health, space_attention
 from locks.audit import audit_admin_action
-from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
+from locks.forms import ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import (
     AccessEvent,
-    AccessRule,
     AccessSyncJob,
     AuditEntry,
     Door,
@@ -69,6 +68,12 @@ def _gateway(request, subdomain, gateway_id):
         space_field="connection__space",
         pk=gateway_id,
         connection__space__subdomain=subdomain,
+    )
+
+
+def _audit(request, connection: LockConnection, action: str, detail: str, **fields) -> None:
+    audit_admin_action(
+        space=connection.space, actor=request.user, action=action, connection=connection, detail=detail, **fields
     )
 
 
@@ -127,6 +132,8 @@ def _connection_form(request, *, space, vendor, connection):
         if saved is None:
             form.add_error(None, f"Test connection failed: {message}")
         else:
+            action = "connection_add" if connection is None else "connection_change"
+            audit_admin_action(space=space, actor=request.user, action=action, connection=saved, detail=message)
             messages.success(request, f"{saved.name}: {message}")
             if connection is None and adapter_class(vendor).lists_doors:
                 messages.info(request, f"Next: “Sync doors” on {saved.name} fetches its doors.")
@@ -169,6 +176,7 @@ def _webhook_url_revealed(request, connection: LockConnection) -> str:
 def connection_test(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
     ok, message = services.connection_test(connection=connection)
+    _audit(request, connection, "connection_test", message, result="ok" if ok else "failed")
     (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")
     return redirect("connections", subdomain=subdomain)
 
@@ -178,6 +186,7 @@ def connection_test(request, subdomain, connection_id):
 def connection_webhook_rotate(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
     services.connection_webhook_secret_rotate(connection=connection)
+    _audit(request, connection, "connection_webhook_rotate", "new webhook URL; the old one stopped working")
     _webhook_url_reveal_once(request, connection)
     messages.info(request, f"{connection.name} has a new webhook URL; the old one stops working now.")
     return redirect("connection_edit", subdomain=subdomain, connection_id=connection.pk)
@@ -197,6 +206,7 @@ def connection_doors_refresh(request, subdomain, connection_id):
     except ServiceError as exc:
         messages.error(request, f"{connection.name}: {exc}")
     else:
+        _audit(request, connection, "connection_doors_refresh", f"{len(doors)} door(s) listed")
         messages.success(request, f"{connection.name}: {len(doors)} door(s).")
     return redirect("doors", subdomain=subdomain)
 
@@ -208,6 +218,7 @@ def doors(request, subdomain):
     form = DoorForm(space=space, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         door = form.save()
+        _audit(request, door.connection, "door_add", f"door added: {door.name}", door=door)
         access_sync_enqueue(space=space, reason="door added")
         messages.success(request, f"Door {door.name} added.")
         return redirect("doors", subdomain=subdomain)
@@ -222,6 +233,7 @@ def door_edit(request, subdomain, door_id):
     form = DoorForm(space=space, instance=door, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
+        _audit(request, door.connection, "door_change", f"door changed: {door.name}", door=door)
         access_sync_enqueue(space=space, reason="door changed")
         messages.success(request, f"Door {door.name} saved.")
         return redirect("doors", subdomain=subdomain)
@@ -297,46 +309,6 @@ def _device_action(request, action, target):
     ok, message = services.device_action_run(action=action, target=target, actor=request.user)
     (messages.success if ok else messages.error)(request, message)
     return redirect("doors", subdomain=space.subdomain)
-
-
-# --- rules ------------------------------------------------------------------------------------------------
-@login_required
-def rules(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    rule_list = AccessRule.objects.filter(space=space).select_related("plan").prefetch_related("doors")
-    return render(request, "locks/rules.html", {"space": space, "rules": rule_list})
-
-
-@login_required
-def rule_add(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    return _rule_form(request, space=space, rule=AccessRule(space=space))
-
-
-@login_required
-def rule_edit(request, subdomain, rule_id):
-    rule = for_admin_or_404(
-        AccessRule.objects.select_related("space"), request.user, pk=rule_id, space__subdomain=subdomain
-    )
-    return _rule_form(request, space=rule.space, rule=rule)
-
-
-def _rule_form(request, *, space, rule):
-    form = AccessRuleForm(space=space, instance=rule, data=request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        form.save()  # saving a rule queues a sync of every member (locks.receivers)
-        messages.success(request, "Rule saved. Access is being brought in step.")
-        return redirect("rules", subdomain=space.subdomain)
-    return render(request, "locks/rule_form.html", {"space": space, "rule": rule, "form": form})
-
-
-@login_required
-@require_POST
-def rule_delete(request, subdomain, rule_id):
-    rule = for_admin_or_404(AccessRule.objects.all(), request.user, pk=rule_id, space__subdomain=subdomain)
-    rule.delete()
-    messages.success(request, "Rule deleted. Access is being brought in step.")
-    return redirect("rules", subdomain=subdomain)
 
 
 # --- members, events, audit -------------------------------------------------------------------------------
@@ -423,6 +395,8 @@ def sync_preview(request, subdomain):
 def sync_now(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     job = access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
+    if job is not None:
+        audit_admin_action(space=space, actor=request.user, action="sync_now", detail="access sync of every member")
     if job is None:
         messages.error(request, "Add a lock connection first.")
     else:

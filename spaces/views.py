@@ -20,6 +20,7 @@ from spaces.embedded import (
 )
 from spaces.forms import DeliveryRetryForm, SpaceConnectForm, SpaceConnectTokenForm
 from spaces.models import Space, SpaceAdmin
+from spaces.signals import space_admin_action
 
 
 def cobot_sign_in_url(request, **params) -> str | None:
@@ -82,15 +83,20 @@ def space_connect_token(request):
     )  # fmt: skip
 
 
-def _connect(request, *, subdomain: str, token: str, source: str):
+def _connect(request, *, subdomain: str, token: str, source: str, action: str = "space_connect"):
     try:
         space = services.space_connect(subdomain=subdomain, user_token=token, user=request.user, source=source)
     except services.ConnectError as exc:
         messages.error(request, exc.message)
         connected = administered_spaces(request.user).filter(subdomain=subdomain).first()
         return redirect("space_detail", connected.subdomain) if connected else redirect("dashboard")
+    _audit(request, space, action, f"connected to Cobot ({SpaceAdmin.Source(source).label.lower()})")
     messages.success(request, f"{space} is connected to Cobot.")
     return redirect("space_detail", space.subdomain)
+
+
+def _audit(request, space: Space, action: str, detail: str) -> None:
+    space_admin_action.send(sender=Space, space=space, actor=request.user, action=action, detail=detail)
 
 
 # --- one space -------------------------------------------------------------------------------------
@@ -121,7 +127,9 @@ def space_reconnect(request, subdomain):
     if not token:
         messages.error(request, "Sign in with Cobot first, or paste a new token below.")
         return redirect("space_detail", space.subdomain)
-    return _connect(request, subdomain=space.subdomain, token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN)
+    return _connect(
+        request, subdomain=space.subdomain, token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN, action="space_reconnect"
+    )
 
 
 @login_required
@@ -131,6 +139,7 @@ def space_disconnect(request, subdomain):
     if request.method == "GET":
         return render(request, "spaces/space_disconnect.html", {"space": space})
     problems = disconnect.space_disconnect(space=space)
+    _audit(request, space, "space_disconnect", "disconnected from Cobot" + (f"; {len(problems)} problem(s)" if problems else ""))
     for problem in problems:
         messages.warning(request, problem)
     if problems:
@@ -148,6 +157,7 @@ def space_sync_now(request, subdomain):
         messages.error(request, "Only a connected space can be synced.")
     else:
         services.space_sync_enqueue(space=space)
+        _audit(request, space, "space_sync_now", "full sync with Cobot queued")
         messages.success(request, "A full sync with Cobot is queued.")
     return redirect("space_detail", space.subdomain)
 
@@ -161,6 +171,8 @@ def space_deliveries_retry(request, subdomain):
     if form.is_valid() and form.cleaned_data["delivery_id"]:
         deliveries = deliveries.filter(pk=form.cleaned_data["delivery_id"])
     count = work_retry(deliveries)
+    if count:
+        _audit(request, space, "work_retry", f"retried {count} Cobot change(s)")
     messages.success(request, f"{count} deliveries queued again." if count else "Nothing to retry.")
     return redirect("space_detail", space.subdomain)
 

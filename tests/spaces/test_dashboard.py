@@ -118,3 +118,22 @@ def test_a_local_run_shows_why_changes_arrive_with_the_sync(client, alice, space
         )
     settings.ACCESSBRIDGE_BASE_URL = "https://accessbridge.example.com"
     assert "Cobot cannot send webhooks here" not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_connect_reconnect_sync_and_disconnect_are_in_the_audit_trail_with_who(client, alice, harbour, base_url):
+    from allauth.socialaccount.models import SocialAccount, SocialToken
+
+    from locks.models import AuditEntry
+    from tests.spaces.conftest import ADMIN_TOKEN
+
+    client.force_login(alice)
+    client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": ADMIN_TOKEN})
+    account = SocialAccount.objects.create(user=alice, provider="cobot", uid="user-alice")
+    SocialToken.objects.create(account=account, token=ADMIN_TOKEN)
+    client.post(reverse("space_reconnect", args=["harbour"]))
+    client.post(reverse("space_sync_now", args=["harbour"]))
+    client.post(reverse("space_disconnect", args=["harbour"]))
+    entries = AuditEntry.objects.filter(space__subdomain="harbour").order_by("created_at", "pk")
+    assert [(e.action, e.actor) for e in entries] == [
+        ("space_connect", alice), ("space_reconnect", alice), ("space_sync_now", alice), ("space_disconnect", alice),
+    ]  # fmt: skip
