@@ -11,13 +11,15 @@ from locks.audit import audit_admin_action
 from locks.change_preview import change_preview
 from locks.forms import AccessRuleForm
 from locks.models import AccessRule
+from locks.selectors import door_set_limits
 
 
 @login_required
 def rules(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     rule_list = AccessRule.objects.filter(space=space).select_related("plan").prefetch_related("doors")
-    return render(request, "locks/rules.html", {"space": space, "rules": rule_list})
+    context = {"space": space, "rules": rule_list, "door_set_limits": door_set_limits(space=space)}
+    return render(request, "locks/rules.html", context)
 
 
 @login_required
@@ -37,7 +39,7 @@ def rule_edit(request, subdomain, rule_id):
 def _rule_form(request, *, space, rule):
     """Saving shows what would change first (locks.change_preview); "Apply" (confirm) saves."""
     form = AccessRuleForm(space=space, instance=rule, data=request.POST if request.method == "POST" else None)
-    context = {"space": space, "rule": rule, "form": form}
+    context = {"space": space, "rule": rule, "form": form, "door_set_limits": door_set_limits(space=space)}
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirm") != "1":
             context["preview"] = change_preview(space=space, change=lambda: _rule_form_copy(request, space, rule).save())

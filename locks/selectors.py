@@ -56,6 +56,27 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
     return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
 
 
+@dataclass(frozen=True)
+class DoorSetLimit:
+    """A connection whose vendor knows people but not doors (SmartLock): a person opens all of its doors."""
+
+    connection: LockConnection
+    doors: list[Door]
+
+
+def door_set_limits(*, space) -> list[DoorSetLimit]:
+    """Connections where a rule cannot give one door without the others (shown where rules are made)."""
+    limits = []
+    for connection in LockConnection.objects.filter(space=space, enabled=True).order_by("name", "pk"):
+        adapter = adapter_class(connection.vendor)
+        if not adapter.supports(Capability.PERSON_ACCOUNTS) or adapter.supports(Capability.DOOR_GROUPS):
+            continue
+        doors = list(connection.doors.filter(enabled=True).order_by("name"))
+        if len(doors) > 1:
+            limits.append(DoorSetLimit(connection, doors))
+    return limits
+
+
 # --- device maintenance (gateway and lock actions) -----------------------------------------------------------
 def device_actions_offered(*, vendor: str, level: str) -> list[DeviceAction]:
     return adapter_class(vendor).device_actions_at(level)

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
 from accessbridge.work import work_retry
-from locks import door_commands, services
+from locks import door_commands, exports, services
 from locks.access.jobs import access_sync_enqueue
 from locks.access.run import access_sync
 from locks.attention import WORK_KINDS, connection_health, space_attention
@@ -27,6 +28,7 @@ from locks.models import (
 )
 from locks.selectors import (
     connection_webhook_url,
+    door_set_limits,
     members_access_overview,
     space_doors_overview,
 )
@@ -319,9 +321,20 @@ def members(request, subdomain):
     query = request.GET.get("q", "").strip()
     if query:
         queryset = queryset.filter(name__icontains=query) | queryset.filter(email__icontains=query)
+    counts = dict(queryset.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    status = request.GET.get("status", "")
+    if status in counts:
+        queryset = queryset.filter(status=status)
+    if request.GET.get("format") == "csv":
+        return exports.members_csv(space=space, queryset=queryset)
     page = _page(request, queryset)
-    rows = members_access_overview(space=space, memberships=list(page.object_list))
-    return render(request, "locks/members.html", {"space": space, "page": page, "rows": rows, "q": query})
+    context = {
+        "space": space, "page": page, "q": query, "status": status,
+        "rows": members_access_overview(space=space, memberships=list(page.object_list)),
+        "status_counts": [(v, label, counts[v]) for v, label in Membership.Status.choices if v in counts],
+        "door_set_limits": door_set_limits(space=space),
+    }  # fmt: skip
+    return render(request, "locks/members.html", context)
 
 
 @login_required
@@ -330,6 +343,8 @@ def events(request, subdomain):
     queryset = AccessEvent.objects.filter(connection__space=space).select_related(
         "door", "membership", "connection", "actor"
     )
+    if request.GET.get("format") == "csv":
+        return exports.events_csv(space=space, queryset=queryset)
     return render(request, "locks/events.html", {"space": space, "page": _page(request, queryset)})
 
 
@@ -339,6 +354,8 @@ def audit(request, subdomain):
     queryset = AuditEntry.objects.filter(space=space).select_related(
         "membership", "door", "connection", "actor"
     )
+    if request.GET.get("format") == "csv":
+        return exports.audit_csv(space=space, queryset=queryset)
     return render(request, "locks/audit.html", {"space": space, "page": _page(request, queryset)})
 
 
