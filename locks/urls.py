@@ -1,6 +1,6 @@
 from django.urls import path
 
-from locks import attention_views, embedded, rule_views, views
+from locks import embedded, rule_views, sections, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
@@ -43,7 +43,7 @@ urlpatterns = [
     path(f"{space}/events/", views.events, name="access_events"),
     path(f"{space}/audit/", views.audit, name="access_audit"),
     path(f"{space}/work/", views.work, name="access_work"),
-    path(f"{space}/attention/", attention_views.attention_partial, name="space_attention"),
+    path(f"{space}/attention/", sections.attention_partial, name="space_attention"),
     path(f"{space}/work/retry/", views.work_retry_view, name="access_work_retry"),
     path(f"{space}/access-sync/preview/", views.sync_preview, name="sync_preview"),
     path(f"{space}/access-sync/", views.sync_now, name="sync_now"),

@@ -1,11 +1,13 @@
-"""The "needs attention" list as a page section (space overview, dashboard, admin page inside Cobot) and
-as the partial that django-htmx polls while work is in flight."""
+"""The sections the door side adds to the space overview, the dashboard and the admin page inside Cobot:
+the "needs attention" list (also the partial that django-htmx polls while work is in flight) and the
+picture of the doors."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accessbridge.tenancy import space_for_admin_or_404
+from locks.activity import door_activity
 from locks.attention import space_attention
 from spaces.embedded import page_section_register
 
@@ -28,6 +30,12 @@ def attention_section_if_any(request, space, membership):
     return TEMPLATE, {"attention": attention, "framed": False, "dashboard": True}
 
 
+def activity_section(request, space, membership):
+    activity = door_activity(space=space)
+    charts = [("Last 30 days", activity["days"]), ("Today by hour", activity["hours"])]
+    return "locks/_activity.html", {"charts": charts}
+
+
 @login_required
 @require_GET
 def attention_partial(request, subdomain):
@@ -40,3 +48,5 @@ def sections_register() -> None:
     page_section_register("overview", attention_section)
     page_section_register("dashboard", attention_section_if_any)
     page_section_register("admin", attention_section_framed)
+    page_section_register("overview", activity_section)
+    page_section_register("admin", activity_section)
