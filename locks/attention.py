@@ -15,10 +15,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import timeuntil
 
 from accessbridge.work import WorkStatus
 from locks.models import AccessSyncJob, AuditEntry, LockConnection, VendorDelivery
+from locks.selectors import ago_words
+from spaces.localtime import space_today, space_zone
 from spaces.models import InboundDelivery, Space
 
 # The kinds of work an admin can retry: key → (model, lookup from the row to its space).
@@ -48,6 +50,10 @@ class AttentionItem:
     def retryable(self) -> bool:
         return self.status in _STUCK
 
+    @property
+    def since_words(self) -> str:
+        return ago_words(self.since)
+
 
 @dataclass(frozen=True)
 class ConnectionHealth:
@@ -58,6 +64,14 @@ class ConnectionHealth:
     last_error_at: datetime | None
     last_error: str
     consecutive_failures: int
+
+    @property
+    def last_success_words(self) -> str:
+        return ago_words(self.last_success_at) or "never"
+
+    @property
+    def last_error_words(self) -> str:
+        return ago_words(self.last_error_at)
 
 
 @dataclass
@@ -84,7 +98,8 @@ def _item(kind: str, row, what: str, **fix) -> AttentionItem:
     error = row.last_error or "No error was recorded."
     if row.status != WorkStatus.PENDING:
         return AttentionItem(kind, row.pk, what, row.status, row.get_status_display(), error, row.created_at, **fix)
-    when = "now" if row.next_attempt_at <= timezone.now() else f"in {timeuntil(row.next_attempt_at)}"
+    wait = (row.next_attempt_at - timezone.now()).total_seconds()
+    when = "now" if wait <= 0 else "in under a minute" if wait < 60 else f"in {timeuntil(row.next_attempt_at)}"
     note = f"attempt {row.attempts} of {settings.WORK_MAX_ATTEMPTS} failed; next try {when}"
     return AttentionItem(kind, row.pk, what, "retrying", "Retrying", error, row.created_at, retry_note=note, **fix)
 
@@ -145,8 +160,7 @@ def _health_label(connection, last_ok, error_at, consecutive) -> tuple[bool, str
     if connection.status == LockConnection.Status.CREDENTIALS_REJECTED:
         return False, "Credentials rejected"
     if consecutive:
-        since = f"for {timesince(error_at)}" if error_at else ""
-        return False, f"Failing: {consecutive} call{'s' if consecutive != 1 else ''} in a row {since}".strip()
+        return False, f"Failing: {consecutive} call{'s' if consecutive != 1 else ''} in a row"
     if last_ok is None:
         return True, "Not used yet"
     return True, "Working"
@@ -158,10 +172,11 @@ def _access_behind(space: Space, items: list[AttentionItem], connections: list[C
     if not syncs and not failing:
         return ""
     since = min((item.since for item in syncs), default=None)
-    parts = ["Members' access is behind"]
+    text = "Members' access is behind"
     if since:
-        parts.append(f"for {timesince(since)}")
-    text = " ".join(parts) + ": "
+        local = timezone.localtime(since, space_zone(space))
+        text += f" since {local:%H:%M}" if local.date() == space_today(space) else f" since {local:%Y-%m-%d %H:%M}"
+    text += ": "
     if failing:
         text += f"{', '.join(failing)} {'is' if len(failing) == 1 else 'are'} failing. "
     text += (

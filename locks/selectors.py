@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
-from locks.access.desired import access_desired, members_checked_in_today, space_rules_load
+from locks.access.desired import Desire, access_desired, members_checked_in_today, space_rules_load
 from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class
@@ -30,19 +30,22 @@ def member_may_open(*, membership: Membership, door: Door, at: datetime | None =
 def member_doors_open(*, membership: Membership, at: datetime | None = None) -> set[int]:
     """Ids of the doors the member may open at `at`."""
     at = at or timezone.now()
+    return member_access_desired(membership=membership, at=at).doors_now(at)
+
+
+def member_access_desired(*, membership: Membership, at: datetime | None = None) -> Desire:
+    """The engine's desired access of one member at `at`: doors (with booking windows) and paused ones."""
+    at = at or timezone.now()
     rules = space_rules_load(space=membership.space)
     if not rules.doors:
-        return set()
+        return Desire(current=False)
     bookings = Booking.objects.filter(
         membership=membership, status=Booking.Status.ACTIVE, ends_at__gt=at - rules.max_buffer_after
     )
     checked_in = rules.counts_time_passes and membership.pk in members_checked_in_today(
         space=membership.space, membership_ids=[membership.pk], now=at
     )
-    desire = access_desired(
-        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
-    )
-    return desire.doors_now(at)
+    return access_desired(membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in)
 
 
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
@@ -163,7 +166,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                         remote=remote and door.enabled,
                         reports_state=refreshable or door.state != Door.State.UNKNOWN,
                         battery=door_battery_label(door=door),
-                        status_age=_ago(door.last_status_at),
+                        status_age=ago_words(door.last_status_at),
                         problems=door_problems(door=door),
                         gateway_unreachable=door.gateway_id in unreachable,
                         actions=door_actions,
@@ -190,12 +193,12 @@ def _gateway_row(gateway: Gateway) -> GatewayRow:
         current_status=str(status.get("current_status") or ""),
         last_error=str(status.get("last_error") or ""),
         checked_at=checked_at,
-        checked_age=_ago(checked_at),
-        seen_age=_ago(gateway.last_seen_at),
+        checked_age=ago_words(checked_at),
+        seen_age=ago_words(gateway.last_seen_at),
     )
 
 
-def _ago(when: datetime | None) -> str:
+def ago_words(when: datetime | None) -> str:
     if when is None:
         return ""
     if timezone.now() - when < timedelta(minutes=1):
