@@ -80,7 +80,11 @@ class AccessRuleForm(forms.ModelForm):
             "enabled",
         ]
         widgets = {"doors": forms.CheckboxSelectMultiple}
-        labels = {"plan": "Plan"}
+        labels = {
+            "plan": "Plan",
+            "buffer_before_minutes": "Opens this many minutes before the booking",
+            "buffer_after_minutes": "Stays open this many minutes after it",
+        }
 
     def __init__(self, *args, space, **kwargs):
         super().__init__(*args, **kwargs)

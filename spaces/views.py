@@ -49,7 +49,8 @@ def dashboard(request):
             "cobot_spaces": selectors.cobot_spaces_connectable(user=request.user),
             "has_cobot_account": cobot_account(request.user) is not None,
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("dashboard")),
-            "token_form": SpaceConnectTokenForm(),
+            # A failed connect comes back here with the subdomain typed (never the token).
+            "token_form": SpaceConnectTokenForm(initial={"subdomain": request.GET.get("subdomain", "")[:100]}),
             "webhooks_unreachable": selectors.webhooks_unreachable_reason(),
         },
     )
@@ -76,7 +77,7 @@ def space_connect_token(request):
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))
-        return redirect("dashboard")
+        return _dashboard_with(request.POST.get("subdomain", ""))
     return _connect(
         request, subdomain=form.cleaned_data["subdomain"], token=form.cleaned_data["token"],
         source=SpaceAdmin.Source.PASTED_TOKEN,
@@ -89,7 +90,7 @@ def _connect(request, *, subdomain: str, token: str, source: str, action: str = 
     except services.ConnectError as exc:
         messages.error(request, exc.message)
         connected = administered_spaces(request.user).filter(subdomain=subdomain).first()
-        return redirect("space_detail", connected.subdomain) if connected else redirect("dashboard")
+        return redirect("space_detail", connected.subdomain) if connected else _dashboard_with(subdomain)
     _audit(request, space, action, f"connected to Cobot ({SpaceAdmin.Source(source).label.lower()})")
     messages.success(request, f"{space} is connected to Cobot.")
     return redirect("space_detail", space.subdomain)
@@ -97,6 +98,10 @@ def _connect(request, *, subdomain: str, token: str, source: str, action: str = 
 
 def _audit(request, space: Space, action: str, detail: str) -> None:
     space_admin_action.send(sender=Space, space=space, actor=request.user, action=action, detail=detail)
+
+
+def _dashboard_with(subdomain: str):
+    return redirect(f"{reverse('dashboard')}?{urlencode({'subdomain': subdomain.strip()[:100]})}")
 
 
 # --- one space -------------------------------------------------------------------------------------

@@ -127,6 +127,12 @@ def test_a_rule_is_added_through_its_change_preview_and_members_filter(chromium,
         page = sign_in(browser, app_url)
         page.goto(f"{app_url}/spaces/harbour/rules/add/")
         expect(page.get_by_text("has no per-door permissions")).to_be_visible()
+        # Only the chosen kind's fields.
+        expect(page.locator("#id_resource")).to_be_hidden()
+        page.locator("#id_kind").select_option("booking")
+        expect(page.locator("#id_resource")).to_be_visible()
+        expect(page.locator("#id_plan")).to_be_hidden()
+        page.locator("#id_kind").select_option("plan")
         page.locator("#id_plan").select_option(label="Flex")
         page.get_by_label(re.compile("Side door")).check()
         page.get_by_role("button", name="Preview the change").click()

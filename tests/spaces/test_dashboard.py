@@ -137,3 +137,10 @@ def test_connect_reconnect_sync_and_disconnect_are_in_the_audit_trail_with_who(c
     assert [(e.action, e.actor) for e in entries] == [
         ("space_connect", alice), ("space_reconnect", alice), ("space_sync_now", alice), ("space_disconnect", alice),
     ]  # fmt: skip
+
+
+def test_a_failed_connect_keeps_the_subdomain_typed_but_never_the_token(client, alice, harbour, base_url):
+    client.force_login(alice)
+    response = client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": "wrong-token"}, follow=True)
+    body = response.content.decode()
+    assert 'value="harbour"' in body and "wrong-token" not in body
