@@ -16,7 +16,7 @@ from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class
 from locks.vendors.base import Capability, DeviceAction, DeviceLevel
-from spaces.models import Booking, Membership
+from spaces.models import Booking, DropInPass, Membership
 
 
 def member_may_open(*, membership: Membership, door: Door, at: datetime | None = None) -> bool:
@@ -39,8 +39,9 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     checked_in = rules.counts_time_passes and membership.pk in members_checked_in_today(
         space=membership.space, membership_ids=[membership.pk], now=at
     )
+    passes = DropInPass.objects.filter(visitor=membership, status=DropInPass.Status.ACTIVE)
     desire = access_desired(
-        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
+        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in, passes=passes
     )
     return desire.doors_now(at)
 
