@@ -256,6 +256,8 @@ def delivery_payload_check(*, space: Space, event: str, payload: dict) -> None:
     """
     if event in ADMIN_EVENTS:
         return  # processing asks Cobot about the space's admins; the payload (shape unknown) is not used
+    if event in DROP_IN_PASS_EVENTS:
+        return  # processing re-reads the list of passes; the payload (its url's host unknown) is not used
     if "url" in payload:
         if not client.url_is_on_space_host(space, payload["url"]):
             raise ValueError("url is not on this space's Cobot host")
@@ -264,8 +266,8 @@ def delivery_payload_check(*, space: Space, event: str, payload: dict) -> None:
     if key:
         record_id_or_error(payload.get(key), key)
         return
-    if event in CHECKIN_TOKEN_EVENTS or event in DROP_IN_PASS_EVENTS:
-        return  # processing re-reads the whole list (tokens, passes); the payload is not used
+    if event in CHECKIN_TOKEN_EVENTS:
+        return  # processing re-reads the whole token list; the payload is not used
     raise ValueError("payload has no url")
 
 
