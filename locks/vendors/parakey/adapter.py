@@ -80,7 +80,7 @@ class ParakeyAdapter(LockAdapter):
     def person_ensure(self, *, membership, vendor_person_id: str = "") -> str:
         email = (membership.email or "").strip().lower()
         if not email:
-            raise VendorPermanentError("cannot be provisioned: no email", service=SERVICE)
+            raise VendorPermanentError("cannot be provisioned: no email")  # shown after the connection name
         return email  # Parakey creates the user with their first key (manage access, by email)
 
     def person_find(self, *, membership) -> str | None:
@@ -195,7 +195,7 @@ def _results_check(results: list[ItemResult], *, doing: str) -> list[ItemResult]
     """A failed item was not done, and Parakey tells nobody: it is an error with Parakey's reason."""
     failed = [r for r in results if not r.ok]
     if failed:
-        raise VendorPermanentError(f"Parakey did not {doing} the member: {failed[0].error}", service=SERVICE)
+        raise VendorPermanentError(f"Parakey did not {doing} the member: {failed[0].error}")
     return results
 
 

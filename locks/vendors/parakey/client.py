@@ -66,7 +66,7 @@ class ParakeyClient:
     def accesses_list(self) -> list[dict]:
         accesses = _list(self._request("GET", api.ACCESSES_PATH, params=self._params()))
         for access in accesses:
-            _id(access, "access")
+            _id(access, "key")
         return accesses
 
     # vendors.md: GET /access-keys?domainId= lists access keys (user ↔ access, optional window)

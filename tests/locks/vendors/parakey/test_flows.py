@@ -111,7 +111,7 @@ def test_a_member_without_email_cannot_be_provisioned_and_the_members_page_says_
     synced(members, nomail)
     assert parakey.users == {} and parakey.access_keys == {}
     page = signed_in.get(reverse("access_members", args=["space-a"])).content.decode()
-    assert "Parakey: cannot be provisioned: no email" in page
+    assert '<div class="error">Parakey: cannot be provisioned: no email</div>' in page
 
 
 def test_a_failed_batch_item_is_a_failed_grant_with_its_reason(
@@ -124,7 +124,7 @@ def test_a_failed_batch_item_is_a_failed_grant_with_its_reason(
     assert parakey.access_keys == {}
     assert not Grant.objects.filter(status="active").exists()
     reason = "Parakey did not give Front door to the member: The key does not allow individual time restrictions"
-    assert reason in signed_in.get(reverse("access_members", args=["space-a"])).content.decode()
+    assert f'<div class="error">Parakey: {reason}</div>' in signed_in.get(reverse("access_members", args=["space-a"])).content.decode()
 
     # Once Parakey takes it, the next sync grants the key.
     synced(members, ada)

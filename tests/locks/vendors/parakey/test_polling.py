@@ -179,3 +179,28 @@ def test_polls_are_never_due_more_often_than_every_minute(connection, parakey):
     assert connection.poll_due_at == now + timedelta(seconds=60)
     assert connection_poll(connection_id=connection.pk, now=now + timedelta(seconds=59)).status == "skipped"
     assert len(parakey.requests) == 1
+
+
+def test_malformed_polled_event_logs_are_failed_deliveries_and_the_poll_moves_on(connection, parakey, ada, cobot):
+    from tests.locks.conftest import fixture_json
+
+    poll(connection)
+    for name in ("event_log__no_id", "event_log__bad_timestamp", "event_log__no_user"):
+        entry = fixture_json("parakey", name)
+        entry["createdAt"] = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+        parakey.event_logs.append(entry)
+    parakey.event_logs.append(42)  # not even an object
+    good = parakey.event_log("ada@example.org", "acc-front", created_at=datetime.now(UTC) + timedelta(seconds=6))
+
+    assert poll(connection) == PollResult("polled", events=5, new=5)
+    failed = VendorDelivery.objects.filter(status="failed").values_list("last_error", flat=True)
+    assert sorted(failed) == [
+        "its timestamp 'yesterday at noon' is not an ISO 8601 time",
+        "the event log has no id",
+        "the event log is not a JSON object",
+        "the event log names no user",
+    ]
+    assert cursor(connection)["since"] == good["createdAt"]
+    run_work()
+    assert list(AccessEvent.objects.values_list("vendor_event_id", "checkin_result")) == [(good["id"], "checked_in")]
+    assert len(cobot.check_ins("space-a")) == 1
