@@ -66,8 +66,16 @@ class ParakeyFake(FakeServer):
                 if k["user"]["email"] == email.lower()
             }
 
-    def event_log(self, email: str | None, access_id: str, *, type: str = "unlock",
-                  timestamp: datetime | None = None, created_at: datetime | None = None, **fields) -> dict:
+    def event_log(
+        self,
+        email: str | None,
+        access_id: str,
+        *,
+        type: str = "unlock",
+        timestamp: datetime | None = None,
+        created_at: datetime | None = None,
+        **fields,
+    ) -> dict:
         """An event log as Parakey would store it (the API 1.0 shape a webhook carries too)."""
         now = datetime.now(UTC)
         entry = {
@@ -88,8 +96,16 @@ class ParakeyFake(FakeServer):
     def webhook_post(self, url: str, body, *, headers: dict[str, str] | None = None) -> int:
         """POST one event log to AccessBridge as Parakey's webhook worker does; returns the status."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "Parakey-WebhookWorker/1.0", **(headers or {})})
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Parakey-WebhookWorker/1.0",
+                **(headers or {}),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status
@@ -116,8 +132,10 @@ class ParakeyFake(FakeServer):
         access_id = (request.query.get("accessId") or [""])[0]
         email = (request.query.get("email") or [""])[0].lower()
         keys = [
-            k for k in self.access_keys.values()
-            if (not access_id or k["access"]["id"] == access_id) and (not email or k["user"]["email"] == email)
+            k
+            for k in self.access_keys.values()
+            if (not access_id or k["access"]["id"] == access_id)
+            and (not email or k["user"]["email"] == email)
         ]
         return Response(200, keys)
 
@@ -147,7 +165,11 @@ class ParakeyFake(FakeServer):
         user = self.users.setdefault(email, {"id": f"usr_{next(_ids)}", "email": email})
         for key in self.access_keys.values():
             if key["access"]["id"] == access["id"] and key["user"]["email"] == email:
-                return {"operation": "insert", "status": "failed", "error": {"message": "Access key already exists"}}
+                return {
+                    "operation": "insert",
+                    "status": "failed",
+                    "error": {"message": "Access key already exists"},
+                }
         for name in ("startDate", "expirationDate"):
             if name in item and _parse(item[name]) is None:
                 return {"operation": "insert", "status": "failed", "error": {"message": f"Invalid {name}"}}
@@ -164,7 +186,11 @@ class ParakeyFake(FakeServer):
     def _delete(self, item: dict) -> dict:
         access_id = str(item.get("access", {}).get("accessId"))
         email = str(item.get("user", {}).get("email", "")).lower()
-        gone = [i for i, k in self.access_keys.items() if k["access"]["id"] == access_id and k["user"]["email"] == email]
+        gone = [
+            i
+            for i, k in self.access_keys.items()
+            if k["access"]["id"] == access_id and k["user"]["email"] == email
+        ]
         for key_id in gone:
             del self.access_keys[key_id]
         if not gone:
@@ -178,7 +204,9 @@ class ParakeyFake(FakeServer):
             return Response(304, None, headers)
         entries = list(self.event_logs)
         start = _parse((request.query.get("startDate") or [""])[0])
-        created = {id(e): (_parse(e.get("createdAt")) if isinstance(e, dict) else None) or start for e in entries}
+        created = {
+            id(e): (_parse(e.get("createdAt")) if isinstance(e, dict) else None) or start for e in entries
+        }
         if start is not None:  # a malformed entry (a test's) is always served
             entries = [e for e in entries if created[id(e)] >= start]
         entries.sort(key=lambda e: str(created[id(e)]), reverse=True)  # orderBy=createdAt:DESC

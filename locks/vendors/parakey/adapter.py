@@ -42,13 +42,15 @@ WEBHOOK_USERNAME = "accessbridge"
 class ParakeyAdapter(LockAdapter):
     key = "parakey"
     label = "Parakey"
-    capabilities = frozenset({
-        Capability.PERSON_ACCOUNTS,
-        Capability.DOOR_GROUPS,
-        Capability.TIME_WINDOWS,
-        Capability.WEBHOOKS,
-        Capability.POLLING,
-    })
+    capabilities = frozenset(
+        {
+            Capability.PERSON_ACCOUNTS,
+            Capability.DOOR_GROUPS,
+            Capability.TIME_WINDOWS,
+            Capability.WEBHOOKS,
+            Capability.POLLING,
+        }
+    )
     settings_form = ParakeySettingsForm
     secret_fields = ("api_token",)
     poll_interval_seconds = 60  # seed 004: "we do not recommend an interval of less than 60 sec"
@@ -73,8 +75,13 @@ class ParakeyAdapter(LockAdapter):
     def list_doors(self) -> list[VendorDoor]:
         accesses = self.client.accesses_list()
         if not accesses:
-            raise VendorPermanentError("Parakey lists no key for this token. " + API_KEYS_NOTE, service=SERVICE)
-        return [VendorDoor(vendor_ref=str(a["id"]).strip(), name=str(a.get("name") or a["id"])[:200]) for a in accesses]
+            raise VendorPermanentError(
+                "Parakey lists no key for this token. " + API_KEYS_NOTE, service=SERVICE
+            )
+        return [
+            VendorDoor(vendor_ref=str(a["id"]).strip(), name=str(a.get("name") or a["id"])[:200])
+            for a in accesses
+        ]
 
     # --- people: users by email -------------------------------------------------------------------
     def person_ensure(self, *, membership, vendor_person_id: str = "") -> str:
@@ -97,7 +104,9 @@ class ParakeyAdapter(LockAdapter):
         return ""  # an email is no check-in token: Parakey's unlocks check in by membership
 
     # --- keys: access keys with optional windows ---------------------------------------------------
-    def access_grant(self, *, vendor_person_id, door, valid_from=None, valid_until=None, membership=None) -> str:
+    def access_grant(
+        self, *, vendor_person_id, door, valid_from=None, valid_until=None, membership=None
+    ) -> str:
         email = vendor_person_id
         client = self.client
         held = client.access_keys_list(access_id=door.vendor_ref, email=email)
@@ -105,13 +114,18 @@ class ParakeyAdapter(LockAdapter):
         if same is not None:
             return str(same["id"])
         if held:  # an end date cannot be edited at Parakey: delete, then insert (vendors.md)
-            _results_check(client.access_manage(delete=[_item(door.vendor_ref, email)]), doing="replace the key of")
+            _results_check(
+                client.access_manage(delete=[_item(door.vendor_ref, email)]), doing="replace the key of"
+            )
         insert = _item(door.vendor_ref, email, valid_from=valid_from, valid_until=valid_until)
         (result,) = _results_check(client.access_manage(insert=[insert]), doing=f"give {door.name} to")
         if result.access_key_id:
             return result.access_key_id
-        found = [k for k in client.access_keys_list(access_id=door.vendor_ref, email=email)
-                 if _window_is(k, valid_from, valid_until)]
+        found = [
+            k
+            for k in client.access_keys_list(access_id=door.vendor_ref, email=email)
+            if _window_is(k, valid_from, valid_until)
+        ]
         return str(found[0]["id"]) if found else ""
 
     def access_revoke(self, *, grant) -> None:
@@ -121,11 +135,14 @@ class ParakeyAdapter(LockAdapter):
         door = grant.door
         held = self.client.access_keys_list(access_id=door.vendor_ref, email=email)
         # Only the key this grant made: a key with another window is a newer grant's (delete + insert).
-        if not any(str(k["id"]) == grant.vendor_ref or _window_is(k, grant.valid_from, grant.valid_until)
-                   for k in held):
+        if not any(
+            str(k["id"]) == grant.vendor_ref or _window_is(k, grant.valid_from, grant.valid_until)
+            for k in held
+        ):
             return
-        _results_check(self.client.access_manage(delete=[_item(door.vendor_ref, email)]),
-                       doing=f"take {door.name} from")
+        _results_check(
+            self.client.access_manage(delete=[_item(door.vendor_ref, email)]), doing=f"take {door.name} from"
+        )
 
     # --- door events --------------------------------------------------------------------------------
     def events_poll(self, *, cursor: dict) -> tuple[list[VendorEvent], dict]:
@@ -171,7 +188,9 @@ class ParakeyAdapter(LockAdapter):
         ]
 
 
-def _item(access_id: str, email: str, *, valid_from: datetime | None = None, valid_until: datetime | None = None):
+def _item(
+    access_id: str, email: str, *, valid_from: datetime | None = None, valid_until: datetime | None = None
+):
     item = {"access": {"accessId": access_id}, "user": {"email": email}}
     if valid_from:
         item["startDate"] = time_format(valid_from)

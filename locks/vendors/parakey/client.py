@@ -16,6 +16,7 @@ from accessbridge.http import ServiceError, http_request
 from locks.vendors.addresses import public_url_guard
 from locks.vendors.base import VendorPermanentError, VendorTransientError, status_only, vendor_error_from
 from locks.vendors.parakey import api
+from locks.vendors.parakey.events import text_value
 
 SERVICE = "Parakey"
 # A batch still running is read again after these pauses, then left to the engine's retry.
@@ -38,8 +39,16 @@ class Probe:
 
 
 class ParakeyClient:
-    def __init__(self, *, base_url: str, api_token: str, token_header: str, domain_id: str = "",
-                 send_invitation_email: bool = False, pause=time.sleep):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_token: str,
+        token_header: str,
+        domain_id: str = "",
+        send_invitation_email: bool = False,
+        pause=time.sleep,
+    ):
         self.base_url = (base_url or api.DEFAULT_BASE_URL).rstrip("/")
         self.api_token = api_token
         self.token_header = token_header or api.DEFAULT_TOKEN_HEADER
@@ -52,8 +61,13 @@ class ParakeyClient:
         sent = {self.token_header: self.api_token, "Accept": "application/json", **(headers or {})}
         try:
             return http_request(
-                method, f"{self.base_url}{path}", service=SERVICE, headers=sent, ok_statuses=ok_statuses,
-                address_check=address_check, **kwargs,
+                method,
+                f"{self.base_url}{path}",
+                service=SERVICE,
+                headers=sent,
+                ok_statuses=ok_statuses,
+                address_check=address_check,
+                **kwargs,
             )
         except ServiceError as exc:
             raise vendor_error_from(status_only(exc)) from None
@@ -71,7 +85,9 @@ class ParakeyClient:
 
     # vendors.md: GET /access-keys?domainId= lists access keys (user ↔ access, optional window)
     def access_keys_list(self, *, access_id: str = "", email: str = "") -> list[dict]:
-        response = self._request("GET", api.ACCESS_KEYS_PATH, params=self._params(accessId=access_id, email=email))
+        response = self._request(
+            "GET", api.ACCESS_KEYS_PATH, params=self._params(accessId=access_id, email=email)
+        )
         keys = _list(response)
         found = []
         for key in keys:  # filtered here too, for a server that ignores the filters
@@ -85,7 +101,11 @@ class ParakeyClient:
 
     # vendors.md "Manage access" (API ≥ 1.2): one call with insert/delete items; users created by email
     def access_manage(self, *, insert: list[dict] = (), delete: list[dict] = ()) -> list[ItemResult]:
-        body = {"insert": list(insert), "delete": list(delete), "sendInvitationEmail": self.send_invitation_email}
+        body = {
+            "insert": list(insert),
+            "delete": list(delete),
+            "sendInvitationEmail": self.send_invitation_email,
+        }
         batch = _object(self._request("POST", api.ACCESS_KEYS_PATH, json=body))
         for pause in BATCH_PAUSES:
             if _batch_done(batch):
@@ -93,8 +113,9 @@ class ParakeyClient:
             self.pause(pause)
             batch = self.batch_get(batch_id=_id(batch, "batch"))
         if not _batch_done(batch):
-            raise VendorTransientError("Parakey is still processing the change; it is checked again later",
-                                       service=SERVICE)
+            raise VendorTransientError(
+                "Parakey is still processing the change; it is checked again later", service=SERVICE
+            )
         results = _batch_items(batch)
         if len(results) != len(body["insert"]) + len(body["delete"]):
             raise VendorPermanentError("Parakey's batch answer does not list every item", service=SERVICE)
@@ -107,8 +128,9 @@ class ParakeyClient:
     # seed 004 step 1: GET /eventLogs?limit=1 with If-None-Match; 304 = nothing changed
     def event_logs_probe(self, *, etag: str = "") -> Probe:
         headers = {"If-None-Match": etag} if etag else {}
-        response = self._request("GET", api.EVENT_LOGS_PATH, params={"limit": 1}, headers=headers,
-                                 ok_statuses=(304,))
+        response = self._request(
+            "GET", api.EVENT_LOGS_PATH, params={"limit": 1}, headers=headers, ok_statuses=(304,)
+        )
         if response.status_code == 304:
             return Probe(changed=False, etag=etag)
         return Probe(changed=True, etag=response.headers.get("ETag", ""))
@@ -122,17 +144,17 @@ class ParakeyClient:
 def access_key_access(key: dict) -> str:
     access = key.get("access")
     value = access.get("id", access.get("accessId")) if isinstance(access, dict) else key.get("accessId")
-    return _text(value)
+    return text_value(value)
 
 
 def access_key_email(key: dict) -> str:
     user = key.get("user")
     value = user.get("email") if isinstance(user, dict) else key.get("email")
-    return _text(value).lower()
+    return text_value(value).lower()
 
 
 def access_key_window(key: dict) -> tuple[str, str]:
-    return _text(key.get("startDate")), _text(key.get("expirationDate"))
+    return text_value(key.get("startDate")), text_value(key.get("expirationDate"))
 
 
 def _batch_done(batch: dict) -> bool:
@@ -155,7 +177,7 @@ def _item_result(item: dict) -> ItemResult:
     if isinstance(error, dict):
         error = error.get("message") or error.get("code") or "failed"
     key = item.get("accessKey")
-    key_id = _text(key.get("id")) if isinstance(key, dict) else _text(item.get("accessKeyId"))
+    key_id = text_value(key.get("id")) if isinstance(key, dict) else text_value(item.get("accessKeyId"))
     if isinstance(status, str) and status.strip().lower() in api.ITEM_OK_STATES and not error:
         return ItemResult(ok=True, access_key_id=key_id)
     return ItemResult(ok=False, error=str(error or f"item {status or 'failed'}")[:500])
@@ -165,7 +187,9 @@ def _json(response):
     try:
         return response.json()
     except ValueError:
-        raise VendorPermanentError("answer is not JSON", status=response.status_code, service=SERVICE) from None
+        raise VendorPermanentError(
+            "answer is not JSON", status=response.status_code, service=SERVICE
+        ) from None
 
 
 def _object(response) -> dict:
@@ -185,13 +209,7 @@ def _list(response, *, objects_only: bool = True) -> list:
 
 
 def _id(data: dict, what: str) -> str:
-    value = _text(data.get("id"))
+    value = text_value(data.get("id"))
     if not value:
         raise VendorPermanentError(f"Parakey's answer has a {what} without an id", service=SERVICE)
     return value
-
-
-def _text(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return ""
-    return str(value).strip()

@@ -35,11 +35,14 @@ EVENT_KINDS = {
 def event_log_parse(entry) -> VendorEvent:
     if not isinstance(entry, dict):
         return VendorEvent(
-            event_id=_derived_id(entry), occurred_at=timezone.now(), kind=EventKind.UNKNOWN,
-            raw={"event_log": entry}, problem="the event log is not a JSON object",
+            event_id=_derived_id(entry),
+            occurred_at=timezone.now(),
+            kind=EventKind.UNKNOWN,
+            raw={"event_log": entry},
+            problem="the event log is not a JSON object",
         )
     problems = []
-    event_id = _text(entry.get("id"))
+    event_id = text_value(entry.get("id"))
     if not event_id:
         problems.append("the event log has no id")
     word = _first(entry, api.EVENT_KIND_FIELDS)
@@ -54,7 +57,7 @@ def event_log_parse(entry) -> VendorEvent:
         kind=kind,
         person_ref=person_ref,
         door_ref=_door_ref(entry),
-        vendor_kind=_text(word)[:100],
+        vendor_kind=text_value(word)[:100],
         raw=entry,
         problem="; ".join([*problems, *filter(None, [time_problem])]),
     )
@@ -97,24 +100,25 @@ def _person_ref(entry: dict) -> str:
     """The user's email (lower-cased), else their Parakey id (which then matches no member: unmatched)."""
     user = _first(entry, api.EVENT_USER_FIELDS)
     user = user if isinstance(user, dict) else {}
-    email = _text(user.get("email")) or _text(_first(entry, api.EVENT_USER_EMAIL_FIELDS))
+    email = text_value(user.get("email")) or text_value(_first(entry, api.EVENT_USER_EMAIL_FIELDS))
     if email:
         return email.lower()[:200]
-    return _text(user.get("id") or _first(entry, api.EVENT_USER_ID_FIELDS))[:200]
+    return text_value(user.get("id") or _first(entry, api.EVENT_USER_ID_FIELDS))[:200]
 
 
 def _door_ref(entry: dict) -> str:
     access = _first(entry, api.EVENT_ACCESS_FIELDS)
     if isinstance(access, dict):
-        return _text(access.get("id", access.get("accessId")))[:200]
-    return _text(_first(entry, api.EVENT_ACCESS_ID_FIELDS))[:200]
+        return text_value(access.get("id", access.get("accessId")))[:200]
+    return text_value(_first(entry, api.EVENT_ACCESS_ID_FIELDS))[:200]
 
 
 def _first(entry: dict, names: tuple[str, ...]):
     return next((entry[name] for name in names if entry.get(name) not in (None, "")), None)
 
 
-def _text(value) -> str:
+def text_value(value) -> str:
+    """A string or integer field as stripped text; "" for anything else (booleans, objects, null)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return ""
     return str(value).strip()

@@ -21,22 +21,29 @@ API_KEYS_NOTE = (
 class ParakeySettingsForm(forms.Form):
     api_token = forms.CharField(
         label="API token",
-        help_text="Shown once when you add the integration in Parakey (Settings → Integrations). " + API_KEYS_NOTE,
+        help_text="Shown once when you add the integration in Parakey (Settings → Integrations). "
+        + API_KEYS_NOTE,
     )
     domain_id = forms.CharField(
-        label="Domain id", required=False, max_length=100,
+        label="Domain id",
+        required=False,
+        max_length=100,
         help_text="Optional: the Parakey domain (place) to work in, when the token reaches several.",
     )
     send_invitation_email = forms.BooleanField(
-        label="Send Parakey's invitation email", required=False,
+        label="Send Parakey's invitation email",
+        required=False,
         help_text="To members Parakey creates a user for (Parakey sends it anyway to a user without a password).",
     )
     base_url = forms.URLField(
-        label="API base URL", assume_scheme="https", initial=api.DEFAULT_BASE_URL,
+        label="API base URL",
+        assume_scheme="https",
+        initial=api.DEFAULT_BASE_URL,
         help_text="Change only if Parakey gives you another one.",
     )
     token_header = forms.CharField(
-        label="Token header", initial=api.DEFAULT_TOKEN_HEADER,
+        label="Token header",
+        initial=api.DEFAULT_TOKEN_HEADER,
         help_text="The header that carries the token; change only if Parakey names another one.",
     )
 

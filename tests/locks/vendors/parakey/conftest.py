@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from locks.models import Door, LockConnection
+from locks.models import Door, LockConnection, VendorAccount
 from tests.fakes.parakey import TOKEN, ParakeyFake
 
 WEBHOOK_PASSWORD = "pw-made-by-accessbridge"
@@ -24,7 +24,11 @@ def parakey_connection(space, fake, *, name: str = "Parakey", **config) -> LockC
         space=space,
         vendor="parakey",
         name=name,
-        credentials={"api_token": TOKEN, "webhook_username": "accessbridge", "webhook_password": WEBHOOK_PASSWORD},
+        credentials={
+            "api_token": TOKEN,
+            "webhook_username": "accessbridge",
+            "webhook_password": WEBHOOK_PASSWORD,
+        },
         config={"base_url": fake.url, "token_header": "access-token", **config},
         status=LockConnection.Status.OK,
     )
@@ -41,3 +45,13 @@ def doors(connection) -> dict[str, Door]:
         key: Door.objects.create(connection=connection, vendor_ref=f"acc-{key}", name=name)
         for key, name in (("front", "Front door"), ("studio", "Studio"), ("room", "Meeting room"))
     }
+
+
+@pytest.fixture
+def ada(members, cobot, connection, doors):
+    """A member whose Parakey user (her email) is known: her unlocks can check her in."""
+    ada = members.add(email="ada@example.org")
+    VendorAccount.objects.create(
+        connection=connection, membership=ada, vendor_person_id="ada@example.org", status="active"
+    )
+    return ada

@@ -41,8 +41,11 @@ def member(email="ada@example.org"):
 def test_it_is_registered_and_declares_what_it_can_do():
     assert ("parakey", "Parakey") in vendor_choices()
     assert ParakeyAdapter.capabilities == {
-        Capability.PERSON_ACCOUNTS, Capability.DOOR_GROUPS, Capability.TIME_WINDOWS,
-        Capability.WEBHOOKS, Capability.POLLING,
+        Capability.PERSON_ACCOUNTS,
+        Capability.DOOR_GROUPS,
+        Capability.TIME_WINDOWS,
+        Capability.WEBHOOKS,
+        Capability.POLLING,
     }
     assert not ParakeyAdapter.supports(Capability.REMOTE_OPEN)
     assert ParakeyAdapter.poll_interval_seconds >= 60 and ParakeyAdapter.checkin_same_day_only
@@ -53,8 +56,10 @@ def test_the_settings_form_has_the_inferred_defaults_and_says_which_keys_it_sees
     assert form.fields["base_url"].initial == api.DEFAULT_BASE_URL == "https://api.parakey.co"
     assert form.fields["token_header"].initial == api.DEFAULT_TOKEN_HEADER == "access-token"
     assert "Allow to be used with API" in form.fields["api_token"].help_text
-    bad = vendor_settings_form(vendor="parakey", data={
-        "settings-api_token": "t", "settings-base_url": BASE, "settings-token_header": "access token"})
+    bad = vendor_settings_form(
+        vendor="parakey",
+        data={"settings-api_token": "t", "settings-base_url": BASE, "settings-token_header": "access token"},
+    )
     assert not bad.is_valid() and bad.errors["token_header"] == ["Not a valid HTTP header name."]
 
 
@@ -73,14 +78,24 @@ def test_the_base_url_and_token_header_are_connection_settings():
     "answer, error, kind_of",
     [
         ({"status": 503}, "Parakey: HTTP 503 Service Unavailable", VendorTransientError),
-        ({"status": 500, "body": "<html>db password hunter2</html>"}, "Parakey: HTTP 500 Internal Server Error",
-         VendorTransientError),
-        ({"status": 401, "json": {"message": "Invalid token"}}, "Parakey: HTTP 401 Unauthorized", VendorAuthError),
+        (
+            {"status": 500, "body": "<html>db password hunter2</html>"},
+            "Parakey: HTTP 500 Internal Server Error",
+            VendorTransientError,
+        ),
+        (
+            {"status": 401, "json": {"message": "Invalid token"}},
+            "Parakey: HTTP 401 Unauthorized",
+            VendorAuthError,
+        ),
         ({"status": 403}, "Parakey: HTTP 403 Forbidden", VendorAuthError),
         ({"status": 200, "body": "not json"}, "Parakey: answer is not JSON", VendorPermanentError),
         ({"status": 200, "json": {"id": 1}}, "Parakey: expected a JSON list", VendorPermanentError),
-        ({"status": 200, "json": [{"name": "no id"}]}, "Parakey: Parakey's answer has a key without an id",
-         VendorPermanentError),
+        (
+            {"status": 200, "json": [{"name": "no id"}]},
+            "Parakey: Parakey's answer has a key without an id",
+            VendorPermanentError,
+        ),
         ({"body": requests.Timeout()}, "Parakey: no answer within", VendorTransientError),
     ],
 )
@@ -101,7 +116,9 @@ def test_a_429_is_transient_with_its_retry_after():
 
 @responses.activate
 def test_a_running_batch_is_read_again_item_by_item():
-    responses.post(f"{BASE}/access-keys", json=fixture_json("parakey", "manage_access__processing"), status=202)
+    responses.post(
+        f"{BASE}/access-keys", json=fixture_json("parakey", "manage_access__processing"), status=202
+    )
     responses.get(f"{BASE}/batches/batch_13", json={"id": "batch_13", "status": "processing"})
     responses.get(f"{BASE}/batches/batch_13", json=fixture_json("parakey", "batch__completed"))
     paused = []
@@ -126,16 +143,30 @@ def test_a_failed_item_is_read_with_its_reason_and_a_short_answer_is_an_error():
         client().access_manage(insert=[{}, {}])
 
 
-@pytest.mark.parametrize("addresses", [["10.0.0.5"], ["169.254.169.254"], ["::1"], ["93.184.216.34", "192.168.1.2"]])
+@pytest.mark.parametrize(
+    "addresses", [["10.0.0.5"], ["169.254.169.254"], ["::1"], ["93.184.216.34", "192.168.1.2"]]
+)
 def test_a_base_url_resolving_to_a_private_address_is_never_called(space_a, resolves_to, addresses):
     resolves_to["parakey.example.test"] = addresses
-    adapter = adapter_for(LockConnection(space=space_a, vendor="parakey", credentials={"api_token": "t"},
-                                         config={"base_url": "https://parakey.example.test"}))
+    adapter = adapter_for(
+        LockConnection(
+            space=space_a,
+            vendor="parakey",
+            credentials={"api_token": "t"},
+            config={"base_url": "https://parakey.example.test"},
+        )
+    )
     with pytest.raises(VendorPermanentError, match="is not a public internet address"):
         adapter.test_connection()
     with pytest.raises(VendorPermanentError, match="only https://"):
-        adapter_for(LockConnection(space=space_a, vendor="parakey", credentials={"api_token": "t"},
-                                   config={"base_url": "http://api.parakey.co"})).test_connection()
+        adapter_for(
+            LockConnection(
+                space=space_a,
+                vendor="parakey",
+                credentials={"api_token": "t"},
+                config={"base_url": "http://api.parakey.co"},
+            )
+        ).test_connection()
 
 
 # --- the adapter against the stand-in ---------------------------------------------------------------
@@ -149,7 +180,10 @@ def test_its_doors_are_the_keys_allowed_for_the_api(adapter, parakey, connection
     assert adapter.test_connection() == "3 key(s) AccessBridge may manage"
     adapter.doors_sync()
     assert sorted(connection.doors.values_list("vendor_ref", "name")) == [
-        ("acc-front", "Front door"), ("acc-room", "Meeting room"), ("acc-studio", "Studio")]
+        ("acc-front", "Front door"),
+        ("acc-room", "Meeting room"),
+        ("acc-studio", "Studio"),
+    ]
 
 
 def test_a_grant_whose_answer_was_lost_gives_back_the_same_key(adapter, parakey, doors):
@@ -159,18 +193,34 @@ def test_a_grant_whose_answer_was_lost_gives_back_the_same_key(adapter, parakey,
     again = adapter.access_grant(vendor_person_id="ada@example.org", door=doors["room"], **window)
     assert first == again and len(parakey.access_keys) == 1
     (insert,) = [r.json()["insert"] for r in parakey.requests_to("POST", "/access-keys")]
-    assert insert == [{"access": {"accessId": "acc-room"}, "user": {"email": "ada@example.org"},
-                       "startDate": "2026-12-01T09:00:00.000Z", "expirationDate": "2026-12-01T11:00:00.000Z"}]
+    assert insert == [
+        {
+            "access": {"accessId": "acc-room"},
+            "user": {"email": "ada@example.org"},
+            "startDate": "2026-12-01T09:00:00.000Z",
+            "expirationDate": "2026-12-01T11:00:00.000Z",
+        }
+    ]
     assert parakey.requests_to("POST", "/access-keys")[0].json()["sendInvitationEmail"] is False
 
 
 def test_revoking_takes_only_the_grants_own_key(adapter, parakey, doors, members, connection):
     ada = members.add()
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    old = Grant.objects.create(connection=connection, membership=ada, door=doors["room"], valid_from=start,
-                               valid_until=start + timedelta(hours=1), status="active")
-    adapter.access_grant(vendor_person_id="ada@example.org", door=doors["room"], valid_from=start,
-                         valid_until=start + timedelta(hours=3))
+    old = Grant.objects.create(
+        connection=connection,
+        membership=ada,
+        door=doors["room"],
+        valid_from=start,
+        valid_until=start + timedelta(hours=1),
+        status="active",
+    )
+    adapter.access_grant(
+        vendor_person_id="ada@example.org",
+        door=doors["room"],
+        valid_from=start,
+        valid_until=start + timedelta(hours=3),
+    )
     adapter.access_revoke(grant=old)  # its key was replaced by the longer one: nothing to delete
     assert parakey.keys_of("ada@example.org") == {"acc-room": (iso(start), iso(start + timedelta(hours=3)))}
     old.valid_until = start + timedelta(hours=3)

@@ -35,8 +35,14 @@ def test_keys_follow_the_membership_and_an_unlock_checks_in_once(
     rule_for(space, doors["front"], plan=staff)
     rule_for(space, doors["studio"], plan=studio)
     rule_for(space, doors["front"], plan=flex, requires_time_pass=True)
-    rule_for(space, doors["room"], kind="booking", resource_cobot_id="room-1",
-             buffer_before_minutes=0, buffer_after_minutes=0)
+    rule_for(
+        space,
+        doors["room"],
+        kind="booking",
+        resource_cobot_id="room-1",
+        buffer_before_minutes=0,
+        buffer_after_minutes=0,
+    )
 
     # Sign-up: a key for the plan's door, the user created at Parakey by email.
     ada = members.add(email="ada@example.org", plan=staff)
@@ -90,8 +96,14 @@ def test_keys_follow_the_membership_and_an_unlock_checks_in_once(
 
 
 def test_a_changed_booking_end_is_a_delete_and_an_insert(members, cobot, parakey, connection, doors):
-    rule_for(members.space, doors["room"], kind="booking", resource_cobot_id="room-1",
-             buffer_before_minutes=0, buffer_after_minutes=0)
+    rule_for(
+        members.space,
+        doors["room"],
+        kind="booking",
+        resource_cobot_id="room-1",
+        buffer_before_minutes=0,
+        buffer_after_minutes=0,
+    )
     ada = members.add()
     start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
     booking = members.book(ada, starts_at=start, ends_at=start + timedelta(hours=1))
@@ -100,7 +112,9 @@ def test_a_changed_booking_end_is_a_delete_and_an_insert(members, cobot, parakey
     booking.save()
     synced(members, ada)
     assert parakey.keys_of("ada@example.org") == {"acc-room": (iso(start), iso(start + timedelta(hours=3)))}
-    assert list(Grant.objects.filter(status="active").values_list("valid_until", flat=True)) == [booking.ends_at]
+    assert list(Grant.objects.filter(status="active").values_list("valid_until", flat=True)) == [
+        booking.ends_at
+    ]
 
 
 def test_a_member_without_email_cannot_be_provisioned_and_the_members_page_says_so(
@@ -123,8 +137,13 @@ def test_a_failed_batch_item_is_a_failed_grant_with_its_reason(
     synced(members, ada)
     assert parakey.access_keys == {}
     assert not Grant.objects.filter(status="active").exists()
-    reason = "Parakey did not give Front door to the member: The key does not allow individual time restrictions"
-    assert f'<div class="error">Parakey: {reason}</div>' in signed_in.get(reverse("access_members", args=["space-a"])).content.decode()
+    reason = (
+        "Parakey did not give Front door to the member: The key does not allow individual time restrictions"
+    )
+    assert (
+        f'<div class="error">Parakey: {reason}</div>'
+        in signed_in.get(reverse("access_members", args=["space-a"])).content.decode()
+    )
 
     # Once Parakey takes it, the next sync grants the key.
     synced(members, ada)
@@ -133,7 +152,10 @@ def test_a_failed_batch_item_is_a_failed_grant_with_its_reason(
 
 def test_connecting_shows_the_webhook_credentials_once_and_keeps_them_encrypted(signed_in, parakey, space_a):
     form = {
-        "vendor": "parakey", "name": "Parakey", "settings-api_token": TOKEN, "settings-base_url": parakey.url,
+        "vendor": "parakey",
+        "name": "Parakey",
+        "settings-api_token": TOKEN,
+        "settings-base_url": parakey.url,
         "settings-token_header": "access-token",
     }
     page = signed_in.post(reverse("connection_add", args=["space-a"]), form, follow=True).content.decode()
@@ -154,7 +176,10 @@ def test_connecting_shows_the_webhook_credentials_once_and_keeps_them_encrypted(
     page = signed_in.post(rotate, follow=True).content.decode()
     connection.refresh_from_db()
     assert connection.credentials["webhook_password"] != password
-    assert basic_auth_header(username="accessbridge", password=connection.credentials["webhook_password"]) in page
+    assert (
+        basic_auth_header(username="accessbridge", password=connection.credentials["webhook_password"])
+        in page
+    )
 
 
 def test_a_token_without_keys_for_the_api_says_how_to_allow_them(signed_in, parakey, connection):

@@ -11,7 +11,7 @@ from django.db import connections
 from django.utils import timezone
 
 from locks import polling
-from locks.models import AccessEvent, LockConnection, VendorAccount, VendorDelivery
+from locks.models import AccessEvent, LockConnection, VendorDelivery
 from locks.polling import PollResult, connection_poll, poll_lease
 from tests.fakes.base import Response
 from tests.locks.conftest import run_work
@@ -19,14 +19,6 @@ from tests.locks.conftest import run_work
 from .conftest import WEBHOOK_PASSWORD, parakey_connection
 
 EVENT_LOGS = "/eventLogs"
-
-
-@pytest.fixture
-def ada(members, cobot, connection, doors):
-    ada = members.add(email="ada@example.org")
-    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id="ada@example.org",
-                                 status="active")
-    return ada
 
 
 def poll(connection, **kwargs) -> PollResult:
@@ -62,7 +54,9 @@ def test_a_304_ends_the_poll_in_one_request(connection, parakey, ada):
     assert cursor(connection) == first
 
 
-def test_a_change_fetches_since_the_cursor_and_moves_it_to_the_newest_created_at(connection, parakey, ada, cobot):
+def test_a_change_fetches_since_the_cursor_and_moves_it_to_the_newest_created_at(
+    connection, parakey, ada, cobot
+):
     poll(connection)
     since = cursor(connection)["since"]
     created = datetime.now(UTC) + timedelta(seconds=5)
@@ -85,7 +79,9 @@ def test_an_event_pushed_by_webhook_and_polled_again_is_stored_once(client, conn
     entry = parakey.event_log("ada@example.org", "acc-front")
     url = connection_webhook_url(connection=connection, reveal=True)
     auth = basic_auth_header(username="accessbridge", password=WEBHOOK_PASSWORD)
-    assert client.post(url, entry, content_type="application/json", HTTP_AUTHORIZATION=auth).status_code == 200
+    assert (
+        client.post(url, entry, content_type="application/json", HTTP_AUTHORIZATION=auth).status_code == 200
+    )
     assert poll(connection) == PollResult("polled", events=1, new=0)
     delivery = VendorDelivery.objects.get()
     assert (delivery.source, delivery.times_received) == ("webhook", 2)
@@ -115,7 +111,9 @@ def test_a_crash_between_fetch_and_cursor_save_loses_nothing(connection, parakey
 
     later = crashed_at + timedelta(minutes=2) + poll_lease() + timedelta(seconds=1)
     assert connection_poll(connection_id=connection.pk, now=later) == PollResult("polled", events=2, new=0)
-    assert sorted(VendorDelivery.objects.values_list("event_key", flat=True)) == sorted(e["id"] for e in entries)
+    assert sorted(VendorDelivery.objects.values_list("event_key", flat=True)) == sorted(
+        e["id"] for e in entries
+    )
     assert cursor(connection)["etag"] == parakey.etag()
     run_work()
     assert AccessEvent.objects.count() == 2 and len(cobot.check_ins("space-a")) == 1  # the second: "already"
@@ -181,7 +179,9 @@ def test_polls_are_never_due_more_often_than_every_minute(connection, parakey):
     assert len(parakey.requests) == 1
 
 
-def test_malformed_polled_event_logs_are_failed_deliveries_and_the_poll_moves_on(connection, parakey, ada, cobot):
+def test_malformed_polled_event_logs_are_failed_deliveries_and_the_poll_moves_on(
+    connection, parakey, ada, cobot
+):
     from tests.locks.conftest import fixture_json
 
     poll(connection)
@@ -190,7 +190,9 @@ def test_malformed_polled_event_logs_are_failed_deliveries_and_the_poll_moves_on
         entry["createdAt"] = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
         parakey.event_logs.append(entry)
     parakey.event_logs.append(42)  # not even an object
-    good = parakey.event_log("ada@example.org", "acc-front", created_at=datetime.now(UTC) + timedelta(seconds=6))
+    good = parakey.event_log(
+        "ada@example.org", "acc-front", created_at=datetime.now(UTC) + timedelta(seconds=6)
+    )
 
     assert poll(connection) == PollResult("polled", events=5, new=5)
     failed = VendorDelivery.objects.filter(status="failed").values_list("last_error", flat=True)
@@ -202,5 +204,7 @@ def test_malformed_polled_event_logs_are_failed_deliveries_and_the_poll_moves_on
     ]
     assert cursor(connection)["since"] == good["createdAt"]
     run_work()
-    assert list(AccessEvent.objects.values_list("vendor_event_id", "checkin_result")) == [(good["id"], "checked_in")]
+    assert list(AccessEvent.objects.values_list("vendor_event_id", "checkin_result")) == [
+        (good["id"], "checked_in")
+    ]
     assert len(cobot.check_ins("space-a")) == 1

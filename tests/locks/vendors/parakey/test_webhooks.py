@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from locks.models import AccessEvent, VendorAccount, VendorDelivery
+from locks.models import AccessEvent, VendorDelivery
 from locks.selectors import connection_webhook_url
 from locks.vendors.parakey.webhooks import basic_auth_header
 from tests.fakes.parakey import iso
@@ -21,14 +21,6 @@ from tests.locks.conftest import fixture_json, fixture_text, run_work
 from .conftest import WEBHOOK_PASSWORD
 
 AUTH = basic_auth_header(username="accessbridge", password=WEBHOOK_PASSWORD)
-
-
-@pytest.fixture
-def ada(members, cobot, connection, doors):
-    ada = members.add(email="ada@example.org")
-    VendorAccount.objects.create(connection=connection, membership=ada, vendor_person_id="ada@example.org",
-                                 status="active")
-    return ada
 
 
 @pytest.fixture
