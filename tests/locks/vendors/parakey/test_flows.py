@@ -187,3 +187,13 @@ def test_a_token_without_keys_for_the_api_says_how_to_allow_them(signed_in, para
         access["api"] = False
     page = signed_in.post(reverse("connection_doors_refresh", args=["space-a", connection.pk]), follow=True)
     assert "Allow to be used with API" in page.content.decode()
+
+
+def test_a_sync_with_nothing_changed_asks_parakey_nothing(members, cobot, parakey, connection, doors):
+    rule_for(members.space, doors["front"])
+    ada = members.add()
+    synced(members, ada)
+    parakey.requests.clear()
+    members.changed(ada, full=True)
+    run_work()
+    assert parakey.requests == []
