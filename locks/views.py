@@ -31,8 +31,9 @@ from locks.selectors import (
     door_set_limits,
     members_access_overview,
     space_doors_overview,
+    visitors_access_overview,
 )
-from locks.vendors import adapter_class, vendor_choices
+from locks.vendors import adapter_class, adapter_for, vendor_choices
 from locks.vendors.base import Capability, DeviceLevel
 from spaces.models import Membership
 
@@ -91,7 +92,8 @@ def connections(request, subdomain):
         {
             "connection": c,
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
-            "webhook_url_revealed": _webhook_url_revealed(request, c),
+            "webhook_url_revealed": (revealed := _webhook_url_revealed(request, c)),
+            "webhook_setup": _webhook_setup(c, revealed),
             "lists_doors": adapter_class(c.vendor).lists_doors,
             "polls": adapter_class(c.vendor).supports(Capability.POLLING),
             "health": connection_health(connection=c),
@@ -152,7 +154,8 @@ def _connection_form(request, *, space, vendor, connection):
         "webhook_url": connection_webhook_url(connection=connection)
         if connection and _has_webhooks(vendor)
         else "",
-        "webhook_url_revealed": _webhook_url_revealed(request, connection) if connection else "",
+        "webhook_url_revealed": (revealed := _webhook_url_revealed(request, connection) if connection else ""),
+        "webhook_setup": _webhook_setup(connection, revealed),
     }
     return render(request, "locks/connection_form.html", context)
 
@@ -171,6 +174,11 @@ def _webhook_url_revealed(request, connection: LockConnection) -> str:
         return ""
     del request.session[REVEAL_SESSION_KEY]
     return connection_webhook_url(connection=connection, reveal=True)
+
+
+def _webhook_setup(connection: LockConnection | None, revealed: str) -> list[str]:
+    """The vendor's setup steps, which may hold the webhook's own secrets: only with the revealed URL."""
+    return adapter_for(connection).webhook_setup() if connection and revealed else []
 
 
 @login_required
@@ -317,7 +325,7 @@ def _device_action(request, action, target):
 @login_required
 def members(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = Membership.objects.filter(space=space).order_by("name", "pk")
+    queryset = Membership.objects.filter(space=space, kind=Membership.Kind.MEMBER).order_by("name", "pk")
     query = request.GET.get("q", "").strip()
     if query:
         queryset = queryset.filter(name__icontains=query) | queryset.filter(email__icontains=query)
@@ -331,6 +339,7 @@ def members(request, subdomain):
     context = {
         "space": space, "page": page, "q": query, "status": status,
         "rows": members_access_overview(space=space, memberships=list(page.object_list)),
+        "visitors": visitors_access_overview(space=space),
         "status_counts": [(v, label, counts[v]) for v, label in Membership.Status.choices if v in counts],
         "door_set_limits": door_set_limits(space=space),
     }  # fmt: skip
