@@ -1,6 +1,6 @@
 from django.urls import path
 
-from locks import embedded, rule_views, sections, views
+from locks import embedded, member_views, rule_views, sections, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
@@ -40,6 +40,7 @@ urlpatterns = [
     path(f"{space}/rules/<int:rule_id>/", rule_views.rule_edit, name="rule_edit"),
     path(f"{space}/rules/<int:rule_id>/delete/", rule_views.rule_delete, name="rule_delete"),
     path(f"{space}/members/", views.members, name="access_members"),
+    path(f"{space}/members/<int:membership_id>/", member_views.member_detail, name="member_detail"),
     path(f"{space}/events/", views.events, name="access_events"),
     path(f"{space}/audit/", views.audit, name="access_audit"),
     path(f"{space}/work/", views.work, name="access_work"),

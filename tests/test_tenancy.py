@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessbridge.tenancy import administered_spaces
-from spaces.models import SpaceAdmin
+from spaces.models import Membership, SpaceAdmin
 
 # Views that are not for space admins, with their own authentication (tested where they live).
 NOT_ADMIN_VIEWS = {
@@ -52,6 +52,8 @@ def foreign_kwargs(pattern, space_b):
             values[name] = AccessRule.objects.get(space=space_b).pk
         elif name == "admin_id":
             values[name] = SpaceAdmin.objects.get(space=space_b).pk
+        elif name == "membership_id":
+            values[name] = Membership.objects.get(space=space_b, cobot_id="m-b").pk
         else:
             pytest.fail(f"URL {pattern.name} takes {name!r}: add a foreign value for it to foreign_kwargs().")
     return values
@@ -66,6 +68,7 @@ def space_b_objects(space_b):
     door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="front", name="B front door")
     rule = AccessRule.objects.create(space=space_b)
     rule.doors.add(door)
+    Membership.objects.create(space=space_b, cobot_id="m-b", name="B's member")
     return space_b
 
 

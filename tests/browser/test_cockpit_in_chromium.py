@@ -149,6 +149,10 @@ def test_a_rule_is_added_through_its_change_preview_and_members_filter(chromium,
         expect(page.locator("table.list > tbody > tr")).to_contain_text("Grace Hopper")
         for width in WIDTHS.values():
             looked_at(page, "members", width)
+        page.get_by_role("link", name="Grace Hopper").click()
+        expect(page.get_by_text("Why: what the rules give")).to_be_visible()
+        for width in WIDTHS.values():
+            looked_at(page, "member-page", width)
 
 
 def test_the_admin_and_member_pages_inside_cobot(chromium, app_url, cobot, harbour):
