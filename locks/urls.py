@@ -1,6 +1,6 @@
 from django.urls import path
 
-from locks import embedded, member_views, rule_views, sections, views
+from locks import embedded, member_views, rule_views, sections, trail_views, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
@@ -41,8 +41,8 @@ urlpatterns = [
     path(f"{space}/rules/<int:rule_id>/delete/", rule_views.rule_delete, name="rule_delete"),
     path(f"{space}/members/", views.members, name="access_members"),
     path(f"{space}/members/<int:membership_id>/", member_views.member_detail, name="member_detail"),
-    path(f"{space}/events/", views.events, name="access_events"),
-    path(f"{space}/audit/", views.audit, name="access_audit"),
+    path(f"{space}/events/", trail_views.events, name="access_events"),
+    path(f"{space}/audit/", trail_views.audit, name="access_audit"),
     path(f"{space}/work/", views.work, name="access_work"),
     path(f"{space}/attention/", sections.attention_partial, name="space_attention"),
     path(f"{space}/work/retry/", views.work_retry_view, name="access_work_retry"),

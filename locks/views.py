@@ -19,9 +19,7 @@ from locks.attention import WORK_KINDS, connection_health, space_attention
 from locks.audit import audit_admin_action
 from locks.forms import ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import (
-    AccessEvent,
     AccessSyncJob,
-    AuditEntry,
     Door,
     Gateway,
     LockConnection,
@@ -344,28 +342,6 @@ def members(request, subdomain):
         "door_set_limits": door_set_limits(space=space),
     }  # fmt: skip
     return render(request, "locks/members.html", context)
-
-
-@login_required
-def events(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = AccessEvent.objects.filter(connection__space=space).select_related(
-        "door", "membership", "connection", "actor"
-    )
-    if request.GET.get("format") == "csv":
-        return exports.events_csv(space=space, queryset=queryset)
-    return render(request, "locks/events.html", {"space": space, "page": _page(request, queryset)})
-
-
-@login_required
-def audit(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = AuditEntry.objects.filter(space=space).select_related(
-        "membership", "door", "connection", "actor"
-    )
-    if request.GET.get("format") == "csv":
-        return exports.audit_csv(space=space, queryset=queryset)
-    return render(request, "locks/audit.html", {"space": space, "page": _page(request, queryset)})
 
 
 # --- work and sync ----------------------------------------------------------------------------------------

@@ -51,3 +51,35 @@ def test_members_events_and_audit_export_as_csv_and_formulas_stay_text(signed_in
     assert audit[1][2:3] == ["rule_add"] and audit[1][-1] == "rule added: Plan Flex"
     events = signed_in.get(url("access_events", members.space), {"format": "csv"})
     assert events.content.decode().splitlines()[0].startswith("when,what,door")
+
+
+def test_events_and_audit_filter_by_door_member_kind_and_date_and_export_what_is_shown(
+    signed_in, members, connection, front_door, alice
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from locks.models import AccessEvent
+
+    side = Door.objects.create(connection=connection, vendor_ref="lock_2", name="Side door")
+    ada, grace = members.add(), members.add(name="Grace Hopper", email="grace@example.org")
+    now = timezone.now()
+    for n, (door, who, kind, at) in enumerate([
+        (front_door, ada, "unlock", now), (side, grace, "unlock", now), (front_door, grace, "denied", now),
+        (front_door, ada, "unlock", now - timedelta(days=10)),
+    ]):  # fmt: skip
+        AccessEvent.objects.create(connection=connection, door=door, membership=who, kind=kind, occurred_at=at,
+                                   vendor_event_id=f"e{n}")  # fmt: skip
+    events = url("access_events", members.space)
+    query = {"door": front_door.pk, "member": ada.pk, "kind": "unlock", "since": f"{now - timedelta(days=1):%Y-%m-%d}"}
+    rows = signed_in.get(events, query).context["page"].object_list
+    assert [(e.door, e.membership, e.kind) for e in rows] == [(front_door, ada, "unlock")]
+    exported = signed_in.get(events, {**query, "format": "csv"}).content.decode().splitlines()
+    assert len(exported) == 2
+    assert signed_in.get(events, {"door": "nonsense", "since": "yesterday"}).status_code == 200  # errors shown
+
+    audit_admin_action(space=members.space, actor=alice, action="rule_add", detail="a")
+    audit_admin_action(space=members.space, actor=alice, action="sync_now", detail="b")
+    page = signed_in.get(url("access_audit", members.space), {"kind": "sync_now"})
+    assert [e.detail for e in page.context["page"].object_list] == ["b"]
