@@ -144,3 +144,14 @@ def test_a_failed_connect_keeps_the_subdomain_typed_but_never_the_token(client, 
     response = client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": "wrong-token"}, follow=True)
     body = response.content.decode()
     assert 'value="harbour"' in body and "wrong-token" not in body
+
+
+def test_the_overview_refreshes_its_facts_until_the_first_sync_has_run(client, alice, connected):
+    from django.utils import timezone
+
+    client.force_login(alice)
+    Space.objects.filter(pk=connected.pk).update(last_synced_at=None)
+    body = client.get(reverse("space_detail", args=["harbour"])).content.decode()
+    assert 'hx-select="#space-facts"' in body
+    Space.objects.filter(pk=connected.pk).update(last_synced_at=timezone.now())
+    assert 'hx-select="#space-facts"' not in client.get(reverse("space_detail", args=["harbour"])).content.decode()
