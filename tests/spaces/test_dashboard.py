@@ -144,6 +144,7 @@ def test_a_failed_connect_keeps_the_subdomain_typed_but_never_the_token(client, 
     response = client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": "wrong-token"}, follow=True)
     body = response.content.decode()
     assert 'value="harbour"' in body and "wrong-token" not in body
+    assert "copy it again from Cobot and paste it here" in body and "Sign in with Cobot again" not in body
 
 
 def test_the_overview_refreshes_its_facts_until_the_first_sync_has_run(client, alice, connected):
