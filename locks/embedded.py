@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from locks.door_commands import door_open
 from locks.models import Door
-from locks.selectors import member_access_desired, member_remote_doors
+from locks.selectors import door_set_limits, member_access_desired, member_remote_doors
 from spaces.embedded import framed_by_cobot, member_page_section_register
 from spaces.models import Space
 from spaces.selectors import membership_of_viewer
@@ -37,11 +37,25 @@ def member_doors_section(request, space, membership):
         for a in sorted(desire.access, key=lambda a: (a.valid_from or now, a.door_id))
         if a.door_id in doors
     ]
+    rows += _door_set_rows(space, rows)
     paused = sorted({doors[a.door_id].name for a in desire.paused if a.door_id in doors})
     if not rows and not paused:
         return None
     context = {"space": space, "membership": membership, "rows": rows, "paused": paused}
     return "locks/_member_doors.html", context
+
+
+def _door_set_rows(space, rows: list[dict]) -> list[dict]:
+    """A vendor without per-door permissions (SmartLock) lets the member through every door of the
+    connection: list the ones the rules did not name too, so the page says what really opens."""
+    listed = {row["door"].pk for row in rows if row["now"]}
+    connections = {row["door"].connection_id for row in rows if row["now"]}
+    extra = []
+    for limit in door_set_limits(space=space):
+        if limit.connection.pk in connections:
+            extra += [{"door": d, "window": None, "access": None, "now": True, "open": False, "door_set": limit.connection}
+                      for d in limit.doors if d.pk not in listed]  # fmt: skip
+    return extra
 
 
 # Not in a request transaction: see locks.views.door_open (signing timestamps are claimed and committed).

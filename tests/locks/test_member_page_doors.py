@@ -51,3 +51,11 @@ def test_a_pause_says_why_and_what_to_do(ada_signed_in, members, connection, fro
     body = page()
     assert "Your access is paused: you have no time passes left." in body
     assert "Buy one in Cobot" in body and "Front door opens again" in body
+
+
+def test_smartlocks_other_doors_are_listed_too_as_they_open_for_her(ada_signed_in, members, connection, front_door):
+    Door.objects.create(connection=connection, vendor_ref="lock_2", name="Side door")
+    rule_for(members.space, front_door)
+    ada, page = ada_signed_in
+    body = page()
+    assert "Side door" in body and "gives every door of SmartLock together" in body
