@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from locks import embedded, views
 from locks.webhooks import vendor_webhook
@@ -6,6 +6,7 @@ from locks.webhooks import vendor_webhook
 space = "spaces/<slug:subdomain>"
 
 urlpatterns = [
+    path("", include("locks.readers.urls")),
     path("hooks/vendor/<uuid:connection_key>/<str:secret>/", vendor_webhook, name="vendor_webhook"),
     path(f"{space}/connections/", views.connections, name="connections"),
     path(f"{space}/connections/add/", views.connection_add, name="connection_add"),
