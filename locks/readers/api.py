@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accessbridge.webhooks import WebhookError, WebhookView, json_body
 from locks.models import Reader
+from locks.readers.allowlist import allowlist_csv, allowlist_etag, allowlist_json, reader_allowlist
 from locks.readers.keys import bearer_key, reader_key_matches
 from locks.readers.live import reader_checkin, token_problem
 
@@ -50,6 +52,28 @@ class ReaderCheckInView(WebhookView):
 
 # Not inside a request transaction: the door open commits its gateway signing claim (locks.door_commands).
 reader_check_in = transaction.non_atomic_requests(ReaderCheckInView.as_view())
+
+
+@require_GET
+def reader_allowlist_view(request, reader_id):
+    try:
+        reader = reader_authenticate(request, reader_id)
+    except WebhookError as exc:
+        response = JsonResponse({"error": str(exc)}, status=exc.status)
+        response["WWW-Authenticate"] = 'Bearer realm="AccessBridge readers"'
+        return response
+    now = timezone.now()
+    entries = reader_allowlist(reader=reader, now=now)
+    as_csv = request.GET.get("format") == "csv" or "text/csv" in request.headers.get("Accept", "")
+    etag = allowlist_etag(entries).rstrip('"') + ('-csv"' if as_csv else '-json"')
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    elif as_csv:
+        response = HttpResponse(allowlist_csv(entries), content_type="text/csv; charset=utf-8")
+    else:
+        response = JsonResponse(allowlist_json(reader=reader, entries=entries, now=now))
+    response["ETag"], response["Cache-Control"], response["Vary"] = etag, "no-cache", "Accept"
+    return response
 
 
 SCHEMA_PATH = Path(__file__).with_name("openapi.json")

@@ -6,6 +6,7 @@ space = "spaces/<slug:subdomain>"
 
 urlpatterns = [
     path("api/readers/<int:reader_id>/check-in", api.reader_check_in, name="reader_request"),
+    path("api/readers/<int:reader_id>/allowlist", api.reader_allowlist_view, name="reader_allowlist"),
     path("api/readers/openapi.json", api.reader_api_schema, name="reader_api_schema"),
     path("api/readers/docs/", api.reader_api_docs, name="reader_api_docs"),
     path(f"{space}/readers/", views.readers, name="readers"),
