@@ -82,7 +82,7 @@ def reader_checkin(*, reader: Reader, token: str) -> ReaderAnswer:
 def _token_holder(*, reader: Reader, token: str) -> Membership | None:
     row = (
         CheckInToken.objects.filter(space_id=reader.space_id, token=token, membership__isnull=False)
-        .select_related("membership__space")
+        .select_related("membership")
         .first()
     )
     return row.membership if row else None
