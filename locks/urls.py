@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from locks import embedded, views
+from locks import drift_views, embedded, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
@@ -46,6 +46,12 @@ urlpatterns = [
     path(f"{space}/work/", views.work, name="access_work"),
     path(f"{space}/work/retry/", views.work_retry_view, name="access_work_retry"),
     path(f"{space}/access-sync/preview/", views.sync_preview, name="sync_preview"),
+    path(f"{space}/access-sync/unknown/", drift_views.unknown_people, name="unknown_people"),
+    path(
+        f"{space}/access-sync/unknown/<int:connection_id>/",
+        drift_views.unknown_person_action,
+        name="unknown_person_action",
+    ),
     path(f"{space}/access-sync/", views.sync_now, name="sync_now"),
     path(f"{space}/my-doors/<int:door_id>/open/", embedded.member_door_open, name="member_door_open"),
 ]
