@@ -1,6 +1,8 @@
-"""The reader API (`docs/readers.md`, schema in `locks/readers/openapi.json`): a reader authenticates with
-its own key (`Authorization: Bearer …`); a wrong, revoked or foreign key is a 401 before anything else,
-the same answer for a reader that does not exist. Bodies are read strictly (accessbridge.webhooks)."""
+"""The reader API (device makers' page /api/readers/docs/, schema locks/readers/openapi.json).
+
+A reader authenticates with its own key (`Authorization: Bearer …`); a wrong, revoked or foreign key is a
+401 before anything else, the same answer for a reader that does not exist. Bodies are read strictly
+(accessbridge.webhooks)."""
 
 from __future__ import annotations
 

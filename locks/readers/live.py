@@ -65,7 +65,7 @@ def reader_checkin(*, reader: Reader, token: str) -> ReaderAnswer:
         seconds=seconds,
         door_seconds=seconds * DOOR_SHARE,
         known_checkin=known,
-        raw={"reader": reader.pk},
+        raw={"reader": reader.pk, "card": token},
     )
     Reader.objects.filter(pk=reader.pk).update(last_seen_at=now)
     first_name = _first_name(membership)

@@ -31,7 +31,7 @@ def test_it_checks_the_card_in_and_opens_the_door(client, members, reader_and_ke
     assert [c["membership"]["id"] for c in members.cobot.check_ins("space-a")] == [ada.cobot_id]
     event = AccessEvent.objects.get()
     assert (event.kind, event.membership, event.door, event.checkin_result) == ("remote_open", ada, door, "checked_in")
-    assert event.raw == {"reader": reader.pk, "via": "reader Front reader"}
+    assert event.raw == {"reader": reader.pk, "card": "04A1B2C3", "via": "reader Front reader"}
     reader.refresh_from_db()
     assert reader.last_seen_at is not None
 
@@ -49,12 +49,15 @@ def test_a_refusal_shows_cobots_message_and_keeps_the_door_shut(client, members,
     assert AuditEntry.objects.get().result == "refused"
 
 
-def test_an_unknown_card_is_not_known(client, members, reader_and_key, door):
+def test_an_unknown_card_is_not_known_and_shown_on_the_events_page(client, members, reader_and_key, door, alice):
     reader, key = reader_and_key
     answer = scan(client, reader, key, "never-seen").json()
     assert answer == {"open": False, "result": "unknown_card", "message": "Card not known.", "member": None}
     event = AccessEvent.objects.get()
     assert (event.kind, event.membership, event.checkin_result) == ("denied", None, "not_member")
+    client.force_login(alice)
+    page = client.get("/spaces/space-a/events/").content.decode()
+    assert "card never-seen" in page and "via reader Front reader" in page and "Not a member" in page
 
 
 def test_a_card_without_an_active_membership_answered_204_is_not_known(client, members, reader_and_key, door):
