@@ -54,3 +54,10 @@ def test_a_door_of_another_space_cannot_be_chosen(client, bob, space_b, door):
     response = client.post("/spaces/space-b/readers/", {"name": "R", "door": door.pk, "answer_seconds": "3"})
     assert "Select a valid choice" in response.content.decode()
     assert not Reader.objects.exists()
+
+
+def test_only_doors_accessbridge_can_open_are_offered(signed_in, door, front_door):
+    form = signed_in.get("/spaces/space-a/readers/").content.decode()
+    assert ">Back door</option>" in form and ">Front door</option>" not in form  # SmartLock: people only
+    response = signed_in.post("/spaces/space-a/readers/", {"name": "R", "door": front_door.pk, "answer_seconds": "3"})
+    assert "Select a valid choice" in response.content.decode()
