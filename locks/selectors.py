@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -42,7 +43,20 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     desire = access_desired(
         membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
     )
-    return desire.doors_now(at)
+    allowed = desire.doors_now(at)
+    return allowed | doors_in_groups(groups=[rules.doors[pk] for pk in allowed if pk in rules.doors])
+
+
+def doors_in_groups(*, groups: list[Door]) -> set[int]:
+    """Ids of the doors these door groups open: a group (a Door row of a door-group vendor, KISI's groups)
+    lists the vendor refs of its doors in `extra["opens"]`; who holds the group may open those on demand."""
+    wanted = [(g.connection_id, g.extra["opens"]) for g in groups if isinstance(g.extra.get("opens"), list)]
+    if not wanted:
+        return set()
+    query = Q()
+    for connection_id, refs in wanted:
+        query |= Q(connection_id=connection_id, vendor_ref__in=[str(ref) for ref in refs])
+    return set(Door.objects.filter(query).values_list("pk", flat=True))
 
 
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
