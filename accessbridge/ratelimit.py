@@ -6,6 +6,9 @@ then sleeps until that slot. Slots are a little more than 1/rate apart (MARGIN):
 any second, however many processes share the key. A caller with someone waiting (a Deadline) asks first
 how long the wait would be and gives up instead of sleeping past it.
 
+Call it outside transactions (vendor calls are, see locks.access): inside one, PostgreSQL keeps the row
+locked until the commit, and the key's other workers wait that long for their slots.
+
 `clock` and `sleep` are module attributes so that tests run on a clock of their own (no wall-clock waits).
 """
 

@@ -96,8 +96,12 @@ def test_a_lock_cannot_be_granted_only_its_groups(members, kisi, building, conne
         adapter_for(connection).access_grant(vendor_person_id="1", door=front)
 
 
-def test_the_dashboard_unlocks_a_lock(kisi, building, connection, alice):
+def test_the_dashboard_unlocks_a_lock(kisi, building, connection, alice, signed_in):
     adapter_for(connection).doors_sync()
+    page = signed_in.get(reverse("doors", args=["space-a"])).content.decode()
+    front, group = Door.objects.get(name="Front door"), group_door(connection, "Members")
+    assert reverse("door_open", args=["space-a", front.pk]) in page
+    assert reverse("door_open", args=["space-a", group.pk]) not in page  # a group is granted, not opened
     result = door_open(door=Door.objects.get(name="Front door"), actor=alice)
     assert (result.ok, result.message) == (True, "Front door opened.")
     assert kisi.unlocked == [building["front"]["id"]]

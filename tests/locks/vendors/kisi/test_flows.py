@@ -131,6 +131,8 @@ def test_an_unlock_checks_in_and_the_member_page_opens_a_lock_of_her_group(
     page = client.get(member_page(members.space)).content.decode()
     assert reverse("member_door_open", args=["space-a", front.pk]) in page
     assert reverse("member_door_open", args=["space-a", studio.pk]) not in page
+    group = group_door(connection, "Members")  # granted, not opened: no button
+    assert reverse("member_door_open", args=["space-a", group.pk]) not in page
     response = client.post(reverse("member_door_open", args=["space-a", front.pk]), follow=True)
     assert "Front door opened." in response.content.decode()
     assert kisi.unlocked == [building["front"]["id"]]

@@ -4,7 +4,10 @@ one for every client of a key (accessbridge.ratelimit keeps it in the database).
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connections
 
 from accessbridge import ratelimit
 from locks.access.run import access_sync
@@ -99,3 +102,25 @@ def test_slots_are_exact_and_idle_time_is_not_saved_up(db, clock):
     assert waits == [0, 0.204, 0.408, 0.612, 0.816, 1.02]  # 1/5 s and a margin of 2 %
     clock.now += 60  # a quiet minute gives no burst afterwards
     assert [ratelimit.rate_slot_reserve(key="k", per_second=5) for _ in range(2)] == [0, 0.204]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_get_the_same_slot(clock):
+    """Two threads, each with its own database connection, as two workers are (PostgreSQL and SQLite)."""
+    slots: dict[str, list[float]] = {"a": [], "b": []}
+
+    def worker(name):
+        try:
+            for _ in range(40):
+                slots[name].append(ratelimit.rate_slot_reserve(key="kisi:shared", per_second=5))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in slots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    waits = sorted(slots["a"] + slots["b"])  # the clock stands still: a wait is the slot's time
+    assert len(waits) == 80 and slots["a"] and slots["b"]
+    assert waits == [n * 204_000 / 1_000_000 for n in range(80)]
