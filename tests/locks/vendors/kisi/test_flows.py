@@ -117,9 +117,14 @@ def test_an_unlock_checks_in_and_the_member_page_opens_a_lock_of_her_group(
     run_work()
     user_id = kisi.user_of("ada@example.org")["id"]
 
-    # Her unlock at the front door, from KISI's Event Webhook: a Cobot check-in.
+    # Her unlock at the front door, from KISI's Event Webhook signed with the key both sides know: a check-in.
+    kisi.signature_key = "sig-key-1"
+    connection.credentials = {**connection.credentials, "webhook_signature_key": "sig-key-1"}
+    connection.save(update_fields=["credentials"])
     webhook = connection_webhook_url(connection=connection, reveal=True)
-    assert kisi.event_send(webhook, kisi.event(user_id=user_id, lock_id=building["front"]["id"])) == 200
+    unlock = kisi.event(user_id=user_id, lock_id=building["front"]["id"])
+    assert kisi.event_send(webhook, unlock, signature="f" * 64) == 401
+    assert kisi.event_send(webhook, unlock) == 200
     run_work()
     event = AccessEvent.objects.get()
     assert (event.membership, event.door.name, event.checkin_result) == (ada, "Front door", "checked_in")
