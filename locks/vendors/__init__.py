@@ -9,6 +9,7 @@ VENDOR_ADAPTERS: dict[str, str] = {
     "smartlock": "locks.vendors.smartlock.adapter.SmartLockAdapter",
     "kisi": "locks.vendors.kisi.adapter.KisiAdapter",
     "thekeys": "locks.vendors.thekeys.adapter.TheKeysAdapter",
+    "parakey": "locks.vendors.parakey.adapter.ParakeyAdapter",
 }
 
 _loaded: dict[str, type] = {}
