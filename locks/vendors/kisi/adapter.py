@@ -181,6 +181,17 @@ class KisiAdapter(LockAdapter):
     def door_close(self, *, door, deadline=None) -> None:
         raise VendorPermanentError("KISI locks lock again by themselves; there is no remote lock", service=SERVICE)
 
+    def webhook_setup(self) -> list[str]:
+        signed = bool(self.credentials.get("webhook_signature_key"))
+        return [
+            "In KISI: Integrations → Event Webhook, paste this URL.",
+            "Signature key: the same as this connection's “Event webhook signature key”; events without its "
+            "X-Signature are refused."
+            if signed
+            else "Recommended: set a signature key there and in this connection's settings, so that only "
+            "KISI's signed events are taken.",
+        ]
+
     def webhook_parse(self, request):
         signature_verify(request, self.credentials.get("webhook_signature_key", ""))
         return event_parse(request)

@@ -124,3 +124,11 @@ def test_a_group_is_not_opened_and_there_is_no_remote_lock(kisi, building, conne
     assert not result.ok and "is a KISI group: open one of its locks" in result.message
     with pytest.raises(VendorPermanentError, match="no remote lock"):
         adapter_for(connection).door_close(door=Door.objects.get(name="Front door"))
+
+
+def test_the_webhook_setup_says_where_to_paste_the_url_and_the_key(kisi, connection):
+    lines = adapter_for(connection).webhook_setup()
+    assert lines[0] == "In KISI: Integrations → Event Webhook, paste this URL."
+    assert lines[1].startswith("Recommended: set a signature key")
+    connection.credentials = {**connection.credentials, "webhook_signature_key": "s"}
+    assert "events without its X-Signature are refused" in adapter_for(connection).webhook_setup()[1]

@@ -104,9 +104,10 @@ def test_slots_are_exact_and_idle_time_is_not_saved_up(db, clock):
     assert [ratelimit.rate_slot_reserve(key="k", per_second=5) for _ in range(2)] == [0, 0.204]
 
 
+@pytest.mark.postgres_only  # SQLite's in-memory test database locks whole tables between connections
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_never_get_the_same_slot(clock):
-    """Two threads, each with its own database connection, as two workers are (PostgreSQL and SQLite)."""
+    """Two threads, each with its own database connection, as two workers are."""
     slots: dict[str, list[float]] = {"a": [], "b": []}
 
     def worker(name):
