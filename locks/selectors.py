@@ -17,7 +17,8 @@ from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class
 from locks.vendors.base import Capability, DeviceAction, DeviceLevel
-from spaces.models import Booking, Membership
+from spaces.localtime import space_today
+from spaces.models import Booking, DropInPass, Membership
 
 
 def member_may_open(*, membership: Membership, door: Door, at: datetime | None = None) -> bool:
@@ -40,8 +41,9 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     checked_in = rules.counts_time_passes and membership.pk in members_checked_in_today(
         space=membership.space, membership_ids=[membership.pk], now=at
     )
+    passes = DropInPass.objects.filter(visitor=membership, status=DropInPass.Status.ACTIVE)
     desire = access_desired(
-        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
+        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in, passes=passes
     )
     allowed = desire.doors_now(at)
     return allowed | doors_in_groups(groups=[rules.doors[pk] for pk in allowed if pk in rules.doors])
@@ -240,6 +242,7 @@ class MemberAccessRow:
     pending: list[str] = field(default_factory=list)
     last_synced_at: datetime | None = None
     errors: list[str] = field(default_factory=list)
+    passes: list[DropInPass] = field(default_factory=list)  # a day visitor's recent drop-in passes
 
 
 def members_access_overview(
@@ -274,6 +277,27 @@ def members_access_overview(
             row.actual += [_access_label(g, doors) for g in grants]
         row.pending = [op.describe() for op in plan.operations]
         rows.append(row)
+    return rows
+
+
+VISITORS_SHOWN = 50
+VISITOR_NO_EMAIL = "cannot be provisioned: no email"
+
+
+def visitors_access_overview(*, space, now: datetime | None = None) -> list[MemberAccessRow]:
+    """Day visitors with a drop-in pass from yesterday on (newest first), their access shown as members' is."""
+    now = now or timezone.now()
+    since = space_today(space, now) - timedelta(days=1)
+    visitors = list(
+        Membership.objects.filter(space=space, kind=Membership.Kind.VISITOR, drop_in_passes__day__gte=since)
+        .distinct()
+        .order_by("-pk")[:VISITORS_SHOWN]
+    )
+    rows = members_access_overview(space=space, memberships=visitors, now=now)
+    for row in rows:
+        row.passes = list(row.membership.drop_in_passes.filter(day__gte=since).order_by("day", "pk"))
+        if not row.membership.email:
+            row.errors.insert(0, VISITOR_NO_EMAIL)
     return rows
 
 

@@ -30,6 +30,7 @@ from spaces.cobot.records import (
     nested_id,
     record_id,
 )
+from spaces.drop_in_passes import DROP_IN_PASS_EVENTS, PassesUnreadable, drop_in_pass_event_process
 from spaces.localtime import space_today
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
 from spaces.signals import mirror_changed
@@ -255,6 +256,8 @@ def delivery_payload_check(*, space: Space, event: str, payload: dict) -> None:
     """
     if event in ADMIN_EVENTS:
         return  # processing asks Cobot about the space's admins; the payload (shape unknown) is not used
+    if event in DROP_IN_PASS_EVENTS:
+        return  # processing re-reads the list of passes; the payload (its url's host unknown) is not used
     if "url" in payload:
         if not client.url_is_on_space_host(space, payload["url"]):
             raise ValueError("url is not on this space's Cobot host")
@@ -372,6 +375,7 @@ EVENT_HANDLERS = {
     "deleted_booking": _on_booking_deleted,
     **{event: _on_checkin_token_event for event in CHECKIN_TOKEN_EVENTS},
     **{event: admin_event_process for event in ADMIN_EVENTS},
+    **{event: drop_in_pass_event_process for event in DROP_IN_PASS_EVENTS},
 }
 # Every event we subscribe to at Cobot; anything else reaching the webhook is stored as ignored.
 SUBSCRIBED_EVENTS = tuple(EVENT_HANDLERS)
@@ -383,6 +387,7 @@ EVENT_FEATURES = {
     **dict.fromkeys((*BOOKING_EVENTS, "deleted_booking"), "bookings"),
     **dict.fromkeys(CHECKIN_TOKEN_EVENTS, "checkin_tokens"),
     **dict.fromkeys(ADMIN_EVENTS, "admins"),
+    **dict.fromkeys(DROP_IN_PASS_EVENTS, "drop_in_passes"),
 }
 # A delivery received again while it runs is processed again, at most this often in one run; a repeat
 # landing after the last pass is left to the next full sync (every 15 minutes).
@@ -402,7 +407,12 @@ def cobot_delivery_process(*, delivery) -> str | None:
     membership_ids: set[int] = set()
     seen = delivery.times_received
     for _ in range(MAX_PASSES_PER_DELIVERY):
-        membership_ids.update(handler(space=space, payload=delivery.payload))
+        failure = None
+        try:
+            membership_ids.update(handler(space=space, payload=delivery.payload))
+        except PassesUnreadable as exc:  # the readable part is applied: its members still get synced
+            membership_ids.update(exc.membership_ids)
+            failure = exc
         # Cobot sent the same delivery again while we worked: our fetch may predate the change it
         # announces (delivery_store does not re-arm a running row), so fetch once more.
         received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
@@ -419,4 +429,6 @@ def cobot_delivery_process(*, delivery) -> str | None:
             full=False,
         )
     )
+    if failure is not None:
+        raise failure
     return None

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connections, router
 from django.db.models import Prefetch, Q
@@ -27,7 +27,7 @@ from locks.connection_status import connection_status_set
 from locks.models import Grant, LockConnection, VendorAccount
 from locks.vendors import adapter_for
 from spaces.localtime import space_today
-from spaces.models import Booking, CheckInToken, Membership, Space
+from spaces.models import Booking, CheckInToken, DropInPass, Membership, Space
 from spaces.selectors import CURRENT_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ def _chunk_sync(run: _Run, *, rules: SpaceRules, membership_ids: list[int], keep
 
 def _chunk_members(run: _Run, *, rules: SpaceRules, membership_ids: list[int]) -> list[Membership]:
     """The chunk's members with what the plan reads: their accounts and live grants at the run's
-    connections, and their bookings that may still grant a door."""
+    connections, and their bookings (a visitor's drop-in passes) that may still grant a door."""
     connection_ids = list(run.connectors)
     return list(
         Membership.objects.filter(pk__in=membership_ids)
@@ -303,6 +303,14 @@ def _chunk_members(run: _Run, *, rules: SpaceRules, membership_ids: list[int]) -
                     status=Booking.Status.ACTIVE, ends_at__gt=run.report.now - rules.max_buffer_after
                 ),
                 to_attr="run_bookings",
+            ),
+            Prefetch(
+                "drop_in_passes",
+                # A pass's own end may lie in the early hours after its day.
+                queryset=DropInPass.objects.filter(
+                    status=DropInPass.Status.ACTIVE, day__gte=run.today - timedelta(days=1)
+                ),
+                to_attr="run_passes",
             ),
         )
     )
