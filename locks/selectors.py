@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -44,7 +45,25 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     desire = access_desired(
         membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in, passes=passes
     )
-    return desire.doors_now(at)
+    allowed = desire.doors_now(at)
+    return allowed | doors_in_groups(groups=[rules.doors[pk] for pk in allowed if pk in rules.doors])
+
+
+def door_is_group(door: Door) -> bool:
+    """A door group (a Door row of a door-group vendor, KISI's groups) lists the vendor refs of the doors it
+    opens in `extra["opens"]`: it is granted, never opened itself."""
+    return isinstance(door.extra.get("opens"), list)
+
+
+def doors_in_groups(*, groups: list[Door]) -> set[int]:
+    """Ids of the doors these door groups open: who holds a group may open its doors on demand."""
+    wanted = [(g.connection_id, g.extra["opens"]) for g in groups if door_is_group(g)]
+    if not wanted:
+        return set()
+    query = Q()
+    for connection_id, refs in wanted:
+        query |= Q(connection_id=connection_id, vendor_ref__in=[str(ref) for ref in refs])
+    return set(Door.objects.filter(query).values_list("pk", flat=True))
 
 
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
@@ -55,7 +74,9 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
         .select_related("connection")
         .order_by("name")
     )
-    return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
+    return [
+        d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN) and not door_is_group(d)
+    ]
 
 
 # --- device maintenance (gateway and lock actions) -----------------------------------------------------------
@@ -141,7 +162,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                 doors=[
                     DoorRow(
                         door=door,
-                        remote=remote and door.enabled,
+                        remote=remote and door.enabled and not door_is_group(door),
                         reports_state=refreshable or door.state != Door.State.UNKNOWN,
                         battery=door_battery_label(door=door),
                         status_age=_ago(door.last_status_at),
