@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from locks.door_commands import door_open
 from locks.models import Door
-from locks.selectors import door_set_limits, member_access_desired, member_remote_doors
-from spaces.embedded import framed_by_cobot, member_page_section_register
+from locks.selectors import door_is_group, door_set_limits, member_access_desired, member_remote_doors
+from spaces.embedded import admin_page_section_register, framed_by_cobot, member_page_section_register
 from spaces.models import Space
 from spaces.selectors import membership_of_viewer
 
@@ -28,15 +28,18 @@ def member_doors_section(request, space, membership):
         return None
     now = timezone.now()
     desire = member_access_desired(membership=membership, at=now)
-    remote = {door.pk for door in member_remote_doors(membership=membership, at=now)}
+    remote = {door.pk: door for door in member_remote_doors(membership=membership, at=now)}
     usable = Door.objects.filter(enabled=True, connection__enabled=True).select_related("connection")
     doors = usable.in_bulk({a.door_id for a in [*desire.access, *desire.paused]})
     rows = [
         {"door": doors[a.door_id], "window": a.valid_from or a.valid_until, "access": a,
          "now": a.covers(now), "open": a.door_id in remote and a.covers(now)}  # fmt: skip
         for a in sorted(desire.access, key=lambda a: (a.valid_from or now, a.door_id))
-        if a.door_id in doors
+        if a.door_id in doors and not door_is_group(doors[a.door_id])  # a group: its doors are listed
     ]
+    listed = {row["door"].pk for row in rows}
+    rows += [{"door": d, "window": None, "access": None, "now": True, "open": True}
+             for pk, d in remote.items() if pk not in listed]  # fmt: skip
     rows += _door_set_rows(space, rows)
     paused = sorted({doors[a.door_id].name for a in desire.paused if a.door_id in doors})
     if not rows and not paused:
@@ -82,5 +85,11 @@ def member_door_open(request, subdomain, door_id):
     return render(request, "locks/member_door_result.html", {"space": space, "door": door, "result": result})
 
 
+def card_registration_section(request, space, membership):
+    """spaces.embedded admin page section: the way to the card registration page."""
+    return "locks/_admin_cards_link.html", {}
+
+
 def sections_register() -> None:
     member_page_section_register(member_doors_section)
+    admin_page_section_register(card_registration_section)

@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -312,6 +312,11 @@ class Reader(models.Model):
     api_key_prefix = models.CharField(max_length=12, db_index=True)
     api_key_hash = models.CharField(max_length=128)
     enabled = models.BooleanField(default=True)
+    answer_seconds = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(2.0), MaxValueValidator(10.0)],
+        help_text="The reader gets its answer within this many seconds, whatever Cobot or the lock do.",
+    )
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -29,9 +30,10 @@ def member_may_open(*, membership: Membership, door: Door, at: datetime | None =
 
 
 def member_doors_open(*, membership: Membership, at: datetime | None = None) -> set[int]:
-    """Ids of the doors the member may open at `at`."""
+    """Ids of the doors the member may open at `at` (a door group's doors included)."""
     at = at or timezone.now()
-    return member_access_desired(membership=membership, at=at).doors_now(at)
+    allowed = member_access_desired(membership=membership, at=at).doors_now(at)
+    return allowed | doors_in_groups(groups=list(Door.objects.filter(pk__in=allowed)))
 
 
 def member_access_desired(*, membership: Membership, at: datetime | None = None) -> Desire:
@@ -52,6 +54,23 @@ def member_access_desired(*, membership: Membership, at: datetime | None = None)
     )
 
 
+def door_is_group(door: Door) -> bool:
+    """A door group (a Door row of a door-group vendor, KISI's groups) lists the vendor refs of the doors it
+    opens in `extra["opens"]`: it is granted, never opened itself."""
+    return isinstance(door.extra.get("opens"), list)
+
+
+def doors_in_groups(*, groups: list[Door]) -> set[int]:
+    """Ids of the doors these door groups open: who holds a group may open its doors on demand."""
+    wanted = [(g.connection_id, g.extra["opens"]) for g in groups if door_is_group(g)]
+    if not wanted:
+        return set()
+    query = Q()
+    for connection_id, refs in wanted:
+        query |= Q(connection_id=connection_id, vendor_ref__in=[str(ref) for ref in refs])
+    return set(Door.objects.filter(query).values_list("pk", flat=True))
+
+
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
     """Doors this member may open from AccessBridge right now ("my doors")."""
     allowed = member_doors_open(membership=membership, at=at)
@@ -60,7 +79,9 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
         .select_related("connection")
         .order_by("name")
     )
-    return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
+    return [
+        d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN) and not door_is_group(d)
+    ]
 
 
 @dataclass(frozen=True)
@@ -167,7 +188,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                 doors=[
                     DoorRow(
                         door=door,
-                        remote=remote and door.enabled,
+                        remote=remote and door.enabled and not door_is_group(door),
                         reports_state=refreshable or door.state != Door.State.UNKNOWN,
                         battery=door_battery_label(door=door),
                         status_age=ago_words(door.last_status_at),
