@@ -8,7 +8,7 @@ class LocksConfig(AppConfig):
     def ready(self):
         # Here, not at the top: these modules import models, which exist only once the registry is ready.
         from accessbridge.work import work_performer_register
-        from locks import embedded, receivers  # noqa: F401  (connects the signal receivers)
+        from locks import embedded, receivers, sections  # noqa: F401  (connects the signal receivers)
         from locks.access.jobs import access_sync_job_perform
         from locks.checkins import checkin_from_delivery
         from locks.models import AccessSyncJob, VendorDelivery
@@ -16,3 +16,4 @@ class LocksConfig(AppConfig):
         work_performer_register(AccessSyncJob, lambda job: access_sync_job_perform(job=job))
         work_performer_register(VendorDelivery, lambda delivery: checkin_from_delivery(delivery=delivery))
         embedded.sections_register()
+        sections.sections_register()

@@ -86,7 +86,11 @@ class AccessRuleForm(forms.ModelForm):
             "day_from": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "day_until": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
-        labels = {"plan": "Plan"}
+        labels = {
+            "plan": "Plan",
+            "buffer_before_minutes": "Opens this many minutes before the booking",
+            "buffer_after_minutes": "Stays open this many minutes after it",
+        }
 
     def __init__(self, *args, space, **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,9 +4,10 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from locks.access.jobs import access_sync_enqueue
+from locks.audit import audit_admin_action
 from locks.models import AccessRule, AuditEntry
 from spaces.models import Membership
-from spaces.signals import mirror_changed, space_admin_removed
+from spaces.signals import mirror_changed, space_admin_action, space_admin_added, space_admin_removed
 
 
 @receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
@@ -39,13 +40,32 @@ def access_after_rule_doors_changed(sender, instance, action, **kwargs):
         access_sync_enqueue(space=instance.space, reason="access rules changed")
 
 
-# The audit trail is the door side's; a role removed at Cobot or by another admin belongs in it.
-@receiver(space_admin_removed, dispatch_uid="locks_audit_admin_removed")
-def audit_admin_removed(sender, *, space, user, actor=None, detail="", **kwargs):
+# The audit trail is the door side's; a role removed (at Cobot or by another admin) or added by a Cobot
+# admin's sign-in belongs in it.
+def _audit_admin_role(*, action: str, space, user, actor, detail: str, by_cobot: str) -> None:
     AuditEntry.objects.create(
         space=space,
         actor=actor,
-        actor_label=f"admin: {actor}"[:100] if actor else "cobot check",
-        action="admin_remove",
+        actor_label=f"admin: {actor}"[:100] if actor else by_cobot,
+        action=action,
         detail=f"{user.get_full_name() or user.get_username()}: {detail}",
     )
+
+
+@receiver(space_admin_removed, dispatch_uid="locks_audit_admin_removed")
+def audit_admin_removed(sender, *, space, user, actor=None, detail="", **kwargs):
+    _audit_admin_role(
+        action="admin_remove", space=space, user=user, actor=actor, detail=detail, by_cobot="cobot check"
+    )
+
+
+@receiver(space_admin_added, dispatch_uid="locks_audit_admin_added")
+def audit_admin_added(sender, *, space, user, actor=None, detail="", **kwargs):
+    _audit_admin_role(
+        action="admin_add", space=space, user=user, actor=actor, detail=detail, by_cobot="cobot sign-in"
+    )
+
+
+@receiver(space_admin_action, dispatch_uid="locks_audit_space_admin_action")
+def audit_space_admin_action(sender, *, space, actor, action, detail="", **kwargs):
+    audit_admin_action(space=space, actor=actor, action=action, detail=detail)

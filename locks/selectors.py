@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 
-from locks.access.desired import access_desired, members_checked_in_today, space_rules_load
+from locks.access.desired import Desire, access_desired, members_checked_in_today, space_rules_load
 from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class
@@ -30,11 +30,18 @@ def member_may_open(*, membership: Membership, door: Door, at: datetime | None =
 
 
 def member_doors_open(*, membership: Membership, at: datetime | None = None) -> set[int]:
-    """Ids of the doors the member may open at `at`."""
+    """Ids of the doors the member may open at `at` (a door group's doors included)."""
+    at = at or timezone.now()
+    allowed = member_access_desired(membership=membership, at=at).doors_now(at)
+    return allowed | doors_in_groups(groups=list(Door.objects.filter(pk__in=allowed)))
+
+
+def member_access_desired(*, membership: Membership, at: datetime | None = None) -> Desire:
+    """The engine's desired access of one member at `at`: doors (with booking windows) and paused ones."""
     at = at or timezone.now()
     rules = space_rules_load(space=membership.space)
     if not rules.doors:
-        return set()
+        return Desire(current=False)
     bookings = Booking.objects.filter(
         membership=membership, status=Booking.Status.ACTIVE, ends_at__gt=at - rules.max_buffer_after
     )
@@ -42,11 +49,9 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
         space=membership.space, membership_ids=[membership.pk], now=at
     )
     passes = DropInPass.objects.filter(visitor=membership, status=DropInPass.Status.ACTIVE)
-    desire = access_desired(
+    return access_desired(
         membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in, passes=passes
     )
-    allowed = desire.doors_now(at)
-    return allowed | doors_in_groups(groups=[rules.doors[pk] for pk in allowed if pk in rules.doors])
 
 
 def door_is_group(door: Door) -> bool:
@@ -77,6 +82,27 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
     return [
         d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN) and not door_is_group(d)
     ]
+
+
+@dataclass(frozen=True)
+class DoorSetLimit:
+    """A connection whose vendor knows people but not doors (SmartLock): a person opens all of its doors."""
+
+    connection: LockConnection
+    doors: list[Door]
+
+
+def door_set_limits(*, space) -> list[DoorSetLimit]:
+    """Connections where a rule cannot give one door without the others (shown where rules are made)."""
+    limits = []
+    for connection in LockConnection.objects.filter(space=space, enabled=True).order_by("name", "pk"):
+        adapter = adapter_class(connection.vendor)
+        if not adapter.supports(Capability.PERSON_ACCOUNTS) or adapter.supports(Capability.DOOR_GROUPS):
+            continue
+        doors = list(connection.doors.filter(enabled=True).order_by("name"))
+        if len(doors) > 1:
+            limits.append(DoorSetLimit(connection, doors))
+    return limits
 
 
 # --- device maintenance (gateway and lock actions) -----------------------------------------------------------
@@ -165,7 +191,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                         remote=remote and door.enabled and not door_is_group(door),
                         reports_state=refreshable or door.state != Door.State.UNKNOWN,
                         battery=door_battery_label(door=door),
-                        status_age=_ago(door.last_status_at),
+                        status_age=ago_words(door.last_status_at),
                         problems=door_problems(door=door),
                         gateway_unreachable=door.gateway_id in unreachable,
                         actions=door_actions,
@@ -192,12 +218,12 @@ def _gateway_row(gateway: Gateway) -> GatewayRow:
         current_status=str(status.get("current_status") or ""),
         last_error=str(status.get("last_error") or ""),
         checked_at=checked_at,
-        checked_age=_ago(checked_at),
-        seen_age=_ago(gateway.last_seen_at),
+        checked_age=ago_words(checked_at),
+        seen_age=ago_words(gateway.last_seen_at),
     )
 
 
-def _ago(when: datetime | None) -> str:
+def ago_words(when: datetime | None) -> str:
     if when is None:
         return ""
     if timezone.now() - when < timedelta(minutes=1):

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from locks import drift_views, embedded, views
+from locks import drift_views, embedded, member_views, rule_views, sections, trail_views, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
@@ -36,14 +36,16 @@ urlpatterns = [
     path(f"{space}/doors/<int:door_id>/", views.door_edit, name="door_edit"),
     path(f"{space}/doors/<int:door_id>/open/", views.door_open, name="door_open"),
     path(f"{space}/doors/<int:door_id>/close/", views.door_close, name="door_close"),
-    path(f"{space}/rules/", views.rules, name="rules"),
-    path(f"{space}/rules/add/", views.rule_add, name="rule_add"),
-    path(f"{space}/rules/<int:rule_id>/", views.rule_edit, name="rule_edit"),
-    path(f"{space}/rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
+    path(f"{space}/rules/", rule_views.rules, name="rules"),
+    path(f"{space}/rules/add/", rule_views.rule_add, name="rule_add"),
+    path(f"{space}/rules/<int:rule_id>/", rule_views.rule_edit, name="rule_edit"),
+    path(f"{space}/rules/<int:rule_id>/delete/", rule_views.rule_delete, name="rule_delete"),
     path(f"{space}/members/", views.members, name="access_members"),
-    path(f"{space}/events/", views.events, name="access_events"),
-    path(f"{space}/audit/", views.audit, name="access_audit"),
+    path(f"{space}/members/<int:membership_id>/", member_views.member_detail, name="member_detail"),
+    path(f"{space}/events/", trail_views.events, name="access_events"),
+    path(f"{space}/audit/", trail_views.audit, name="access_audit"),
     path(f"{space}/work/", views.work, name="access_work"),
+    path(f"{space}/attention/", sections.attention_partial, name="space_attention"),
     path(f"{space}/work/retry/", views.work_retry_view, name="access_work_retry"),
     path(f"{space}/access-sync/preview/", views.sync_preview, name="sync_preview"),
     path(f"{space}/access-sync/unknown/", drift_views.unknown_people, name="unknown_people"),

@@ -4,36 +4,36 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accessbridge.http import ServiceError
 from accessbridge.tenancy import for_admin_or_404, space_for_admin_or_404
-from accessbridge.work import WorkStatus, work_retry
-from locks import door_commands, services
+from accessbridge.work import work_retry
+from locks import door_commands, exports, services
 from locks.access.jobs import access_sync_enqueue
 from locks.access.run import access_sync
-from locks.forms import AccessRuleForm, ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
+from locks.attention import WORK_KINDS, connection_health, space_attention
+from locks.audit import audit_admin_action
+from locks.forms import ConnectionForm, DoorForm, vendor_choice_valid, vendor_settings_form
 from locks.models import (
-    AccessEvent,
-    AccessRule,
     AccessSyncJob,
-    AuditEntry,
     Door,
     Gateway,
     LockConnection,
-    VendorDelivery,
 )
 from locks.selectors import (
     connection_webhook_url,
+    door_set_limits,
     members_access_overview,
     space_doors_overview,
     visitors_access_overview,
 )
 from locks.vendors import adapter_class, adapter_for, vendor_choices
 from locks.vendors.base import Capability, DeviceLevel
-from spaces.models import InboundDelivery, Membership
+from spaces.models import Membership
 
 PAGE_SIZE = 50
 PREVIEW_LIMIT = 500
@@ -72,6 +72,12 @@ def _gateway(request, subdomain, gateway_id):
     )
 
 
+def _audit(request, connection: LockConnection, action: str, detail: str, **fields) -> None:
+    audit_admin_action(
+        space=connection.space, actor=request.user, action=action, connection=connection, detail=detail, **fields
+    )
+
+
 def _has_webhooks(vendor: str) -> bool:
     return adapter_class(vendor).supports(Capability.WEBHOOKS)
 
@@ -88,6 +94,7 @@ def connections(request, subdomain):
             "webhook_setup": _webhook_setup(c, revealed),
             "lists_doors": adapter_class(c.vendor).lists_doors,
             "polls": adapter_class(c.vendor).supports(Capability.POLLING),
+            "health": connection_health(connection=c),
         }
         for c in LockConnection.objects.filter(space=space).order_by("name")
     ]
@@ -127,6 +134,8 @@ def _connection_form(request, *, space, vendor, connection):
         if saved is None:
             form.add_error(None, f"Test connection failed: {message}")
         else:
+            action = "connection_add" if connection is None else "connection_change"
+            audit_admin_action(space=space, actor=request.user, action=action, connection=saved, detail=message)
             messages.success(request, f"{saved.name}: {message}")
             if connection is None and adapter_class(vendor).lists_doors:
                 messages.info(request, f"Next: “Sync doors” on {saved.name} fetches its doors.")
@@ -175,6 +184,7 @@ def _webhook_setup(connection: LockConnection | None, revealed: str) -> list[str
 def connection_test(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
     ok, message = services.connection_test(connection=connection)
+    _audit(request, connection, "connection_test", message, result="ok" if ok else "failed")
     (messages.success if ok else messages.error)(request, f"{connection.name}: {message}")
     return redirect("connections", subdomain=subdomain)
 
@@ -184,6 +194,7 @@ def connection_test(request, subdomain, connection_id):
 def connection_webhook_rotate(request, subdomain, connection_id):
     connection = _connection(request, subdomain, connection_id)
     services.connection_webhook_secret_rotate(connection=connection)
+    _audit(request, connection, "connection_webhook_rotate", "new webhook URL; the old one stopped working")
     _webhook_url_reveal_once(request, connection)
     messages.info(request, f"{connection.name} has a new webhook URL; the old one stops working now.")
     return redirect("connection_edit", subdomain=subdomain, connection_id=connection.pk)
@@ -203,6 +214,7 @@ def connection_doors_refresh(request, subdomain, connection_id):
     except ServiceError as exc:
         messages.error(request, f"{connection.name}: {exc}")
     else:
+        _audit(request, connection, "connection_doors_refresh", f"{len(doors)} door(s) listed")
         messages.success(request, f"{connection.name}: {len(doors)} door(s).")
     return redirect("doors", subdomain=subdomain)
 
@@ -214,6 +226,7 @@ def doors(request, subdomain):
     form = DoorForm(space=space, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         door = form.save()
+        _audit(request, door.connection, "door_add", f"door added: {door.name}", door=door)
         access_sync_enqueue(space=space, reason="door added")
         messages.success(request, f"Door {door.name} added.")
         return redirect("doors", subdomain=subdomain)
@@ -228,6 +241,7 @@ def door_edit(request, subdomain, door_id):
     form = DoorForm(space=space, instance=door, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
+        _audit(request, door.connection, "door_change", f"door changed: {door.name}", door=door)
         access_sync_enqueue(space=space, reason="door changed")
         messages.success(request, f"Door {door.name} saved.")
         return redirect("doors", subdomain=subdomain)
@@ -305,46 +319,6 @@ def _device_action(request, action, target):
     return redirect("doors", subdomain=space.subdomain)
 
 
-# --- rules ------------------------------------------------------------------------------------------------
-@login_required
-def rules(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    rule_list = AccessRule.objects.filter(space=space).select_related("plan").prefetch_related("doors")
-    return render(request, "locks/rules.html", {"space": space, "rules": rule_list})
-
-
-@login_required
-def rule_add(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    return _rule_form(request, space=space, rule=AccessRule(space=space))
-
-
-@login_required
-def rule_edit(request, subdomain, rule_id):
-    rule = for_admin_or_404(
-        AccessRule.objects.select_related("space"), request.user, pk=rule_id, space__subdomain=subdomain
-    )
-    return _rule_form(request, space=rule.space, rule=rule)
-
-
-def _rule_form(request, *, space, rule):
-    form = AccessRuleForm(space=space, instance=rule, data=request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        form.save()  # saving a rule queues a sync of every member (locks.receivers)
-        messages.success(request, "Rule saved. Access is being brought in step.")
-        return redirect("rules", subdomain=space.subdomain)
-    return render(request, "locks/rule_form.html", {"space": space, "rule": rule, "form": form})
-
-
-@login_required
-@require_POST
-def rule_delete(request, subdomain, rule_id):
-    rule = for_admin_or_404(AccessRule.objects.all(), request.user, pk=rule_id, space__subdomain=subdomain)
-    rule.delete()
-    messages.success(request, "Rule deleted. Access is being brought in step.")
-    return redirect("rules", subdomain=subdomain)
-
-
 # --- members, events, audit -------------------------------------------------------------------------------
 @login_required
 def members(request, subdomain):
@@ -353,53 +327,30 @@ def members(request, subdomain):
     query = request.GET.get("q", "").strip()
     if query:
         queryset = queryset.filter(name__icontains=query) | queryset.filter(email__icontains=query)
+    counts = dict(queryset.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    status = request.GET.get("status", "")
+    if status in counts:
+        queryset = queryset.filter(status=status)
+    if request.GET.get("format") == "csv":
+        return exports.members_csv(space=space, queryset=queryset)
     page = _page(request, queryset)
-    rows = members_access_overview(space=space, memberships=list(page.object_list))
-    visitors = visitors_access_overview(space=space)
-    context = {"space": space, "page": page, "rows": rows, "q": query, "visitors": visitors}
+    context = {
+        "space": space, "page": page, "q": query, "status": status,
+        "rows": members_access_overview(space=space, memberships=list(page.object_list)),
+        "visitors": visitors_access_overview(space=space),
+        "status_counts": [(v, label, counts[v]) for v, label in Membership.Status.choices if v in counts],
+        "door_set_limits": door_set_limits(space=space),
+    }  # fmt: skip
     return render(request, "locks/members.html", context)
 
 
-@login_required
-def events(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = AccessEvent.objects.filter(connection__space=space).select_related(
-        "door", "membership", "connection", "actor"
-    )
-    return render(request, "locks/events.html", {"space": space, "page": _page(request, queryset)})
-
-
-@login_required
-def audit(request, subdomain):
-    space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = AuditEntry.objects.filter(space=space).select_related(
-        "membership", "door", "connection", "actor"
-    )
-    return render(request, "locks/audit.html", {"space": space, "page": _page(request, queryset)})
-
-
 # --- work and sync ----------------------------------------------------------------------------------------
-STUCK = [WorkStatus.FAILED, WorkStatus.WAITING]
-# kind → (model, the lookup of its space)
-WORK_KINDS = {
-    "sync": (AccessSyncJob, "space"),
-    "delivery": (InboundDelivery, "space"),
-    "vendor_delivery": (VendorDelivery, "connection__space"),
-}
-
-
 @login_required
 def work(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     context = {
         "space": space,
-        "jobs": AccessSyncJob.objects.filter(space=space, status__in=STUCK).select_related("membership")[
-            :200
-        ],
-        "deliveries": InboundDelivery.objects.filter(space=space, status__in=STUCK)[:200],
-        "vendor_deliveries": VendorDelivery.objects.filter(
-            connection__space=space, status__in=STUCK
-        ).select_related("connection")[:200],
+        "attention": space_attention(space=space),
         "recent": AccessSyncJob.objects.filter(space=space).select_related("membership")[:20],
     }
     return render(request, "locks/work.html", context)
@@ -409,7 +360,8 @@ def work(request, subdomain):
 @require_POST
 def work_retry_view(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    kind = WORK_KINDS.get(request.POST.get("kind", ""))
+    kind_key = request.POST.get("kind", "")
+    kind = WORK_KINDS.get(kind_key)
     if kind is None:
         raise Http404
     model, space_lookup = kind
@@ -420,6 +372,9 @@ def work_retry_view(request, subdomain):
             return HttpResponseBadRequest("pk must be a number")
         queryset = queryset.filter(pk=get_object_or_404(queryset, pk=pk).pk)
     count = work_retry(queryset)
+    if count:
+        what = f"{kind_key} #{pk}" if pk else f"every failed or waiting {kind_key}"
+        audit_admin_action(space=space, actor=request.user, action="work_retry", detail=f"retried {what}")
     messages.success(request, f"{count} item(s) queued again.")
     return redirect("access_work", subdomain=subdomain)
 
@@ -442,6 +397,8 @@ def sync_preview(request, subdomain):
 def sync_now(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
     job = access_sync_enqueue(space=space, reason=f"sync now by {request.user}", refresh=True)
+    if job is not None:
+        audit_admin_action(space=space, actor=request.user, action="sync_now", detail="access sync of every member")
     if job is None:
         messages.error(request, "Add a lock connection first.")
     else:

@@ -14,11 +14,19 @@ error is kept on the role, shown on the space overview, and the next check asks 
 `created_admin`/`deleted_admin` webhooks, where Cobot offers them, check the space's linked admins at once.
 
 Other roles (a local account that pasted a token) are removed by another admin on the space overview.
+
+A Cobot admin of a connected space who signs in with Cobot (on the dashboard or inside Cobot) is its
+admin here (`admin_roles_grant_after_sign_in`): /api/user just listed the space, which is the proof a
+pasted token gives. A local account that holds roles only from that Cobot identity (it pasted that
+person's token) is the same person: the Cobot sign-in is linked to it (`cobot_identity_link`) instead of
+making a second account. A member sign-in (read_user, its token dropped) never grants a role.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,14 +34,16 @@ from django.utils import timezone
 from accessbridge.http import ServiceError
 from spaces.cobot import client
 from spaces.cobot.accounts import (
+    MEMBER_PURPOSE,
     PROVIDER_ID,
+    PURPOSE_STATE_KEY,
     cobot_identity_linked,
     cobot_identity_profile_store,
     cobot_identity_token,
 )
 from spaces.cobot.records import CobotDataError, administered_subdomains
 from spaces.models import Space, SpaceAdmin
-from spaces.signals import space_admin_removed
+from spaces.signals import space_admin_added, space_admin_removed
 
 ADMIN_CHECK_INTERVAL = timedelta(minutes=10)
 # accessbridge.apps.SCHEDULES runs the check this often: a role is asked about within 10 + 5 minutes.
@@ -63,8 +73,8 @@ def space_admin_remove(*, space_admin: SpaceAdmin, detail: str, actor=None) -> b
 def space_admins_prune(*, user, cobot_user_id: str, administered: set[str]) -> int:
     """Remove the user's admin roles that came from this Cobot account for spaces it no longer administers.
 
-    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones are only
-    ever added by connecting a space. Each removal is audited.
+    Roles given otherwise (no cobot_user_id, another Cobot account) are left alone; new ones come from
+    connecting a space or from space_admins_grant. Each removal is audited.
     """
     gone = SpaceAdmin.objects.filter(user=user, cobot_user_id=cobot_user_id).exclude(space__subdomain__in=administered)
     detail = f"{REMOVED_AT_COBOT} (seen at their sign-in)"
@@ -82,6 +92,87 @@ def admin_roles_after_sign_in(sender, request, sociallogin, **kwargs) -> None:
     except CobotDataError:
         return  # an answer without the list says nothing about the user's roles
     space_admins_prune(user=user, cobot_user_id=str(account.uid), administered=administered)
+
+
+def _admin_sign_in(sociallogin) -> bool:
+    """A Cobot sign-in that speaks for the person's admin roles: not a member's (read_user only)."""
+    purpose = (sociallogin.state or {}).get(PURPOSE_STATE_KEY)
+    return sociallogin.account.provider == PROVIDER_ID and purpose != MEMBER_PURPOSE
+
+
+def space_admins_grant(*, user, cobot_user_id: str, administered: set[str]) -> int:
+    """Make the user an admin of every connected space their Cobot account administers; audited.
+
+    Roles they hold already (however given) are left as they are. Returns how many were added.
+    """
+    now = timezone.now()
+    held = SpaceAdmin.objects.filter(user=user).values_list("space_id", flat=True)
+    spaces = Space.objects.filter(subdomain__in=administered, status=Space.Status.ACTIVE).exclude(pk__in=held)
+    added = 0
+    for space in spaces:
+        with transaction.atomic():
+            _, created = SpaceAdmin.objects.get_or_create(
+                user=user,
+                space=space,
+                defaults={
+                    "cobot_user_id": cobot_user_id, "source": SpaceAdmin.Source.COBOT_SIGN_IN, "added_by": user,
+                    "cobot_checked_at": now, "cobot_confirmed_at": now,
+                },
+            )  # fmt: skip
+            if created:
+                detail = "admin role added: an admin of the space at Cobot signed in with Cobot"
+                space_admin_added.send(sender=SpaceAdmin, space=space, user=user, actor=None, detail=detail)
+                added += 1
+    return added
+
+
+def admin_roles_grant_after_sign_in(sender, request=None, sociallogin=None, **kwargs) -> None:
+    """Receiver of allauth's user_logged_in / social_account_added (the user is saved by then)."""
+    if sociallogin is None or not _admin_sign_in(sociallogin) or sociallogin.user.pk is None:
+        return
+    try:
+        administered = administered_subdomains(sociallogin.account.extra_data)
+    except CobotDataError:
+        return
+    space_admins_grant(
+        user=sociallogin.user, cobot_user_id=str(sociallogin.account.uid), administered=administered
+    )
+
+
+def cobot_identity_local_account(*, uid: str):
+    """The local account that connected spaces with this Cobot identity's pasted token, if it is only that.
+
+    None unless exactly one account holds roles from `uid`, every role it holds came from `uid`, it has
+    no Cobot sign-in of its own and no staff rights: linking must never hand anyone more than the
+    roles that Cobot identity earned.
+    """
+    users = set(SpaceAdmin.objects.filter(cobot_user_id=uid).values_list("user_id", flat=True))
+    if len(users) != 1:
+        return None
+    (user_id,) = users
+    if SpaceAdmin.objects.filter(user_id=user_id).exclude(cobot_user_id=uid).exists():
+        return None
+    if SocialAccount.objects.filter(user_id=user_id, provider=PROVIDER_ID).exists():
+        return None
+    return (
+        get_user_model()
+        .objects.filter(pk=user_id, is_staff=False, is_superuser=False, is_active=True)
+        .first()
+    )
+
+
+def cobot_identity_link(sender, request, sociallogin, **kwargs) -> None:
+    """Receiver of allauth's pre_social_login: a first Cobot sign-in of the person who pasted their token
+    signs in to that account (and links the two) instead of creating a second one."""
+    if (
+        sociallogin.is_existing
+        or not _admin_sign_in(sociallogin)
+        or (sociallogin.state or {}).get("process") == "connect"
+    ):
+        return
+    local = cobot_identity_local_account(uid=str(sociallogin.account.uid))
+    if local is not None:
+        sociallogin.connect(request, local)
 
 
 def space_admin_removal_refused(*, space_admin: SpaceAdmin, actor, linked: bool | None = None) -> str:

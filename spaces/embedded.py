@@ -8,6 +8,9 @@ importing locks:
 
 Each section is a callable (request, space, membership) -> (template_name, context) | None, rendered
 in registration order. `membership` is the viewer's own membership in the space, if any.
+
+The dashboard's own pages take sections the same way (`page_section_register("overview", ...)` for the
+space overview, "dashboard" for each space on the list of spaces), rendered with `page_sections_render`.
 """
 
 from collections.abc import Callable
@@ -23,18 +26,20 @@ from spaces.cobot.client import space_base_url
 from spaces.models import Membership, Space
 
 PageSection = Callable[[HttpRequest, Space, Membership | None], tuple[str, dict] | None]
-_member_page_sections: list[PageSection] = []
-_admin_page_sections: list[PageSection] = []
+_sections: dict[str, list[PageSection]] = {"member": [], "admin": [], "overview": [], "dashboard": []}
+
+
+def page_section_register(page: str, section: PageSection) -> None:
+    if section not in _sections[page]:
+        _sections[page].append(section)
 
 
 def member_page_section_register(section: PageSection) -> None:
-    if section not in _member_page_sections:
-        _member_page_sections.append(section)
+    page_section_register("member", section)
 
 
 def admin_page_section_register(section: PageSection) -> None:
-    if section not in _admin_page_sections:
-        _admin_page_sections.append(section)
+    page_section_register("admin", section)
 
 
 def _sections_render(sections, request, space, membership) -> list[str]:
@@ -48,12 +53,16 @@ def _sections_render(sections, request, space, membership) -> list[str]:
     return rendered
 
 
+def page_sections_render(page: str, *, request, space, membership=None) -> list[str]:
+    return _sections_render(_sections[page], request, space, membership)
+
+
 def member_page_sections_render(*, request, space, membership) -> list[str]:
-    return _sections_render(_member_page_sections, request, space, membership)
+    return page_sections_render("member", request=request, space=space, membership=membership)
 
 
 def admin_page_sections_render(*, request, space, membership) -> list[str]:
-    return _sections_render(_admin_page_sections, request, space, membership)
+    return page_sections_render("admin", request=request, space=space, membership=membership)
 
 
 def _origin(url: str) -> str:

@@ -115,14 +115,14 @@ def space_connect(
     subdomain = subdomain.strip().lower()
     if not client.subdomain_is_valid(subdomain):
         raise ConnectError(f"“{subdomain}” is not a Cobot subdomain (e.g. “harbour” for harbour.cobot.me).")
-    profile = _connect_step(lambda: client.user_get(token=user_token))
+    profile = _connect_step(lambda: client.user_get(token=user_token), source)
     if subdomain not in _connect_step(lambda: administered_subdomains(profile)):
         who = profile.get("email") or "this Cobot account"
         raise ConnectError(f"{who} does not administer the Cobot space “{subdomain}”.")
     # Scopes the token lacks do not stop connecting: those features show as unavailable on the overview.
-    granted = _connect_step(lambda: client.access_token_scopes(token=user_token))
-    details = _connect_step(lambda: client.space_get(subdomain=subdomain, token=user_token))
-    bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])))
+    granted = _connect_step(lambda: client.access_token_scopes(token=user_token), source)
+    details = _connect_step(lambda: client.space_get(subdomain=subdomain, token=user_token), source)
+    bound = _connect_step(lambda: client.access_token_bind(token=user_token, space_id=str(details["id"])), source)
 
     space, previous = _space_token_store(
         subdomain=subdomain, details=details, token=bound, scopes=granted, user=user, cobot_user_id=str(profile["id"]),
@@ -221,12 +221,20 @@ def _token_revoke_quietly(space: Space, token: str) -> None:
         logger.info("could not revoke a replaced token of %s: %s", space.subdomain, exc)
 
 
-def _connect_step(call):
+# What to do about a token Cobot refused depends on where it came from.
+_REFUSED_ADVICE = {
+    SpaceAdmin.Source.PASTED_TOKEN: "Check the token: copy it again from Cobot and paste it here.",
+    SpaceAdmin.Source.COBOT_SIGN_IN: "Sign in with Cobot again.",
+}
+
+
+def _connect_step(call, source: str = SpaceAdmin.Source.COBOT_SIGN_IN):
     try:
         return call()
     except ServiceError as exc:
         if exc.is_auth:
-            raise ConnectError(f"Cobot refused: {exc.message}. Sign in with Cobot again.") from None
+            advice = _REFUSED_ADVICE.get(source, _REFUSED_ADVICE[SpaceAdmin.Source.COBOT_SIGN_IN])
+            raise ConnectError(f"Cobot refused: {exc.message}. {advice}") from None
         raise ConnectError(f"Talking to Cobot failed: {exc}") from None
 
 

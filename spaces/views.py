@@ -12,9 +12,15 @@ from accessbridge.tenancy import administered_spaces, space_for_admin_or_404
 from accessbridge.work import work_retry
 from spaces import admins, disconnect, selectors, services
 from spaces.cobot.accounts import PROVIDER_ID, cobot_account, cobot_user_ids, cobot_user_token
-from spaces.embedded import admin_page_sections_render, framed_by_cobot, member_page_sections_render
+from spaces.embedded import (
+    admin_page_sections_render,
+    framed_by_cobot,
+    member_page_sections_render,
+    page_sections_render,
+)
 from spaces.forms import DeliveryRetryForm, SpaceConnectForm, SpaceConnectTokenForm
 from spaces.models import Space, SpaceAdmin
+from spaces.signals import space_admin_action
 
 
 def cobot_sign_in_url(request, **params) -> str | None:
@@ -33,15 +39,18 @@ def _cobot_sign_in_url_for_admin(request, next_url: str) -> str | None:
 
 @login_required
 def dashboard(request):
+    spaces = list(administered_spaces(request.user).order_by("name", "subdomain"))
     return render(
         request,
         "spaces/dashboard.html",
         {
-            "spaces": administered_spaces(request.user).order_by("name", "subdomain"),
+            "spaces": spaces,
+            "sections": [s for space in spaces for s in page_sections_render("dashboard", request=request, space=space)],
             "cobot_spaces": selectors.cobot_spaces_connectable(user=request.user),
             "has_cobot_account": cobot_account(request.user) is not None,
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("dashboard")),
-            "token_form": SpaceConnectTokenForm(),
+            # A failed connect comes back here with the subdomain typed (never the token).
+            "token_form": SpaceConnectTokenForm(initial={"subdomain": request.GET.get("subdomain", "")[:100]}),
             "webhooks_unreachable": selectors.webhooks_unreachable_reason(),
         },
     )
@@ -68,22 +77,31 @@ def space_connect_token(request):
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))
-        return redirect("dashboard")
+        return _dashboard_with(request.POST.get("subdomain", ""))
     return _connect(
         request, subdomain=form.cleaned_data["subdomain"], token=form.cleaned_data["token"],
         source=SpaceAdmin.Source.PASTED_TOKEN,
     )  # fmt: skip
 
 
-def _connect(request, *, subdomain: str, token: str, source: str):
+def _connect(request, *, subdomain: str, token: str, source: str, action: str = "space_connect"):
     try:
         space = services.space_connect(subdomain=subdomain, user_token=token, user=request.user, source=source)
     except services.ConnectError as exc:
         messages.error(request, exc.message)
         connected = administered_spaces(request.user).filter(subdomain=subdomain).first()
-        return redirect("space_detail", connected.subdomain) if connected else redirect("dashboard")
+        return redirect("space_detail", connected.subdomain) if connected else _dashboard_with(subdomain)
+    _audit(request, space, action, f"connected to Cobot ({SpaceAdmin.Source(source).label.lower()})")
     messages.success(request, f"{space} is connected to Cobot.")
     return redirect("space_detail", space.subdomain)
+
+
+def _audit(request, space: Space, action: str, detail: str) -> None:
+    space_admin_action.send(sender=Space, space=space, actor=request.user, action=action, detail=detail)
+
+
+def _dashboard_with(subdomain: str):
+    return redirect(f"{reverse('dashboard')}?{urlencode({'subdomain': subdomain.strip()[:100]})}")
 
 
 # --- one space -------------------------------------------------------------------------------------
@@ -96,6 +114,7 @@ def space_detail(request, subdomain):
         {
             "space": space,
             "overview": selectors.space_overview(space=space),
+            "sections": page_sections_render("overview", request=request, space=space),
             "admins": selectors.space_admins_overview(space=space, viewer=request.user),
             "cobot_sign_in_url": _cobot_sign_in_url_for_admin(request, reverse("space_detail", args=[space.subdomain])),
             "has_cobot_token": cobot_user_token(request.user) is not None,
@@ -113,7 +132,9 @@ def space_reconnect(request, subdomain):
     if not token:
         messages.error(request, "Sign in with Cobot first, or paste a new token below.")
         return redirect("space_detail", space.subdomain)
-    return _connect(request, subdomain=space.subdomain, token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN)
+    return _connect(
+        request, subdomain=space.subdomain, token=token, source=SpaceAdmin.Source.COBOT_SIGN_IN, action="space_reconnect"
+    )
 
 
 @login_required
@@ -123,6 +144,7 @@ def space_disconnect(request, subdomain):
     if request.method == "GET":
         return render(request, "spaces/space_disconnect.html", {"space": space})
     problems = disconnect.space_disconnect(space=space)
+    _audit(request, space, "space_disconnect", "disconnected from Cobot" + (f"; {len(problems)} problem(s)" if problems else ""))
     for problem in problems:
         messages.warning(request, problem)
     if problems:
@@ -140,6 +162,7 @@ def space_sync_now(request, subdomain):
         messages.error(request, "Only a connected space can be synced.")
     else:
         services.space_sync_enqueue(space=space)
+        _audit(request, space, "space_sync_now", "full sync with Cobot queued")
         messages.success(request, "A full sync with Cobot is queued.")
     return redirect("space_detail", space.subdomain)
 
@@ -153,6 +176,8 @@ def space_deliveries_retry(request, subdomain):
     if form.is_valid() and form.cleaned_data["delivery_id"]:
         deliveries = deliveries.filter(pk=form.cleaned_data["delivery_id"])
     count = work_retry(deliveries)
+    if count:
+        _audit(request, space, "work_retry", f"retried {count} Cobot change(s)")
     messages.success(request, f"{count} deliveries queued again." if count else "Nothing to retry.")
     return redirect("space_detail", space.subdomain)
 

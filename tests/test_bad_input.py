@@ -27,6 +27,7 @@ ODD_QUERIES = [{"page": "abc", "q": "\x00x", "status": "bogus", "kind": "zzz"}, 
 @pytest.fixture
 def own_space(space_a):
     from locks.models import AccessRule, Door, Gateway, LockConnection, Reader
+    from spaces.models import Membership
 
     connection = LockConnection.objects.create(
         space=space_a, vendor="thekeys", name="Locks", config={"username": "+33600000000"}
@@ -35,6 +36,7 @@ def own_space(space_a):
     door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="front", name="Front")
     AccessRule.objects.create(space=space_a).doors.add(door)
     Reader.objects.create(space=space_a, door=door, name="Reader", api_key_hash="")
+    Membership.objects.create(space=space_a, cobot_id="m-b", name="A member")  # foreign_kwargs's lookup
     return space_a
 
 

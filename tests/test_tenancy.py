@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accessbridge.tenancy import administered_spaces
-from spaces.models import SpaceAdmin
+from spaces.models import Membership, SpaceAdmin
 
 # Views that are not for space admins, with their own authentication (tested where they live).
 NOT_ADMIN_VIEWS = {
@@ -57,6 +57,8 @@ def foreign_kwargs(pattern, space_b):
             values[name] = AccessRule.objects.get(space=space_b).pk
         elif name == "admin_id":
             values[name] = SpaceAdmin.objects.get(space=space_b).pk
+        elif name == "membership_id":
+            values[name] = Membership.objects.get(space=space_b, cobot_id="m-b").pk
         else:
             pytest.fail(f"URL {pattern.name} takes {name!r}: add a foreign value for it to foreign_kwargs().")
     return values
@@ -72,6 +74,7 @@ def space_b_objects(space_b):
     rule = AccessRule.objects.create(space=space_b)
     rule.doors.add(door)
     Reader.objects.create(space=space_b, door=door, name="B reader", api_key_hash="")
+    Membership.objects.create(space=space_b, cobot_id="m-b", name="B's member")
     return space_b
 
 

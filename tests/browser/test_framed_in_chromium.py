@@ -50,9 +50,10 @@ def harbour(cobot, gateway_fake, settings):  # noqa: F811
     return space
 
 
-def cobot_page(cobot, space, frame_url: str) -> str:
-    """A page of the space at the Cobot stand-in that frames `frame_url`, as Cobot's navigation links do."""
-    path = f"/spaces/{space.subdomain}/accessbridge"
+def cobot_page(cobot, space, frame_url: str, *, page: str = "accessbridge") -> str:
+    """A page of the space at the Cobot stand-in that frames `frame_url`, as Cobot's navigation links do
+    (another `page` name for a second framing page: the stand-in keeps the first route of a path)."""
+    path = f"/spaces/{space.subdomain}/{page}"
     body = (
         f"<!doctype html><title>{space.name} on Cobot</title><h1>{space.name} on Cobot</h1>"
         f'<iframe id="accessbridge" src="{html.escape(frame_url)}" style="width:100%;height:700px"></iframe>'

@@ -172,7 +172,7 @@ def test_the_rule_form_takes_a_day_pass_rule_with_hours(signed_in, space_a, fron
     response = signed_in.post(url, data)
     assert response.status_code == 200
     assert "close after they open" in response.content.decode()
-    response = signed_in.post(url, {**data, "day_from": "09:00", "day_until": "18:00"})
+    response = signed_in.post(url, {**data, "day_from": "09:00", "day_until": "18:00", "confirm": "1"})  # past the preview
     assert response.status_code == 302
     rule = space_a.access_rules.get()
     assert (rule.kind, rule.day_from, rule.day_until, rule.plan) == ("day_pass", time(9), time(18), None)

@@ -141,6 +141,7 @@ def test_rules_are_edited_and_every_member_is_synced_again(signed_in, members, f
         "buffer_before_minutes": 15,
         "buffer_after_minutes": 15,
         "enabled": "on",
+        "confirm": "1",
     }
     assert signed_in.post(url("rule_add"), data).status_code == 302
     rule = AccessRule.objects.get()
@@ -153,7 +154,7 @@ def test_rules_are_edited_and_every_member_is_synced_again(signed_in, members, f
     assert b"A booking rule needs the resource" in response.content
     page = signed_in.get(url("rules"))
     assert b"Plan: Flex" in page.content and b"Front door" in page.content
-    assert signed_in.post(url("rule_delete", rule.pk)).status_code == 302
+    assert signed_in.post(url("rule_delete", rule.pk), {"confirm": "1"}).status_code == 302
     assert AccessRule.objects.count() == 0
 
 
@@ -168,6 +169,7 @@ def test_a_booking_rule_picks_a_resource_cobot_has_bookings_of(signed_in, member
         "doors": [front_door.pk],
         "buffer_before_minutes": 5,
         "buffer_after_minutes": 0,
+        "confirm": "1",
     }
     assert signed_in.post(url("rule_add"), data).status_code == 302
     rule = AccessRule.objects.get()

@@ -119,7 +119,7 @@ def test_it_refuses_a_token_of_someone_who_does_not_administer_the_space(client,
     harbour.add_user("token-charlie", admin_of=["dock"])
     client.force_login(alice)
     response = paste(client, token="token-charlie")
-    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard") + "?subdomain=harbour"
     assert "does not administer the Cobot space “harbour”" in messages_of(client.get(reverse("dashboard")))[0]
     assert not Space.objects.exists()
     assert harbour.calls("POST", r"/api/access_tokens/.*/space") == 0

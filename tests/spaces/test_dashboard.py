@@ -37,8 +37,8 @@ def test_failed_and_waiting_deliveries_show_with_a_retry(client, alice, connecte
     InboundDelivery.objects.create(source="cobot", space=connected, event="created_booking", dedupe_key="c", status="done")
     client.force_login(alice)
     body = client.get(reverse("space_detail", args=["harbour"])).content.decode()
-    assert "HTTP 422: nope" in body and "Deliveries needing attention" in body
-    assert f'name="delivery_id" value="{failed.pk}"' in body and f'value="{waiting.pk}"' in body
+    assert "HTTP 422: nope" in body and "Needs attention" in body  # the one list (locks.attention)
+    assert f'name="pk" value="{failed.pk}"' in body and f'name="pk" value="{waiting.pk}"' in body
 
     client.post(reverse("space_deliveries_retry", args=["harbour"]), {"delivery_id": failed.pk})
     failed.refresh_from_db()
@@ -118,3 +118,41 @@ def test_a_local_run_shows_why_changes_arrive_with_the_sync(client, alice, space
         )
     settings.ACCESSBRIDGE_BASE_URL = "https://accessbridge.example.com"
     assert "Cobot cannot send webhooks here" not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_connect_reconnect_sync_and_disconnect_are_in_the_audit_trail_with_who(client, alice, harbour, base_url):
+    from allauth.socialaccount.models import SocialAccount, SocialToken
+
+    from locks.models import AuditEntry
+    from tests.spaces.conftest import ADMIN_TOKEN
+
+    client.force_login(alice)
+    client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": ADMIN_TOKEN})
+    account = SocialAccount.objects.create(user=alice, provider="cobot", uid="user-alice")
+    SocialToken.objects.create(account=account, token=ADMIN_TOKEN)
+    client.post(reverse("space_reconnect", args=["harbour"]))
+    client.post(reverse("space_sync_now", args=["harbour"]))
+    client.post(reverse("space_disconnect", args=["harbour"]))
+    entries = AuditEntry.objects.filter(space__subdomain="harbour").order_by("created_at", "pk")
+    assert [(e.action, e.actor) for e in entries] == [
+        ("space_connect", alice), ("space_reconnect", alice), ("space_sync_now", alice), ("space_disconnect", alice),
+    ]  # fmt: skip
+
+
+def test_a_failed_connect_keeps_the_subdomain_typed_but_never_the_token(client, alice, harbour, base_url):
+    client.force_login(alice)
+    response = client.post(reverse("space_connect_token"), {"subdomain": "harbour", "token": "wrong-token"}, follow=True)
+    body = response.content.decode()
+    assert 'value="harbour"' in body and "wrong-token" not in body
+    assert "copy it again from Cobot and paste it here" in body and "Sign in with Cobot again" not in body
+
+
+def test_the_overview_refreshes_its_facts_until_the_first_sync_has_run(client, alice, connected):
+    from django.utils import timezone
+
+    client.force_login(alice)
+    Space.objects.filter(pk=connected.pk).update(last_synced_at=None)
+    body = client.get(reverse("space_detail", args=["harbour"])).content.decode()
+    assert 'hx-select="#space-facts"' in body
+    Space.objects.filter(pk=connected.pk).update(last_synced_at=timezone.now())
+    assert 'hx-select="#space-facts"' not in client.get(reverse("space_detail", args=["harbour"])).content.decode()

@@ -134,8 +134,7 @@ def test_every_other_page_keeps_x_frame_options_deny(client, alice, space):
 
 def test_other_apps_add_sections_to_both_pages_in_order(client, alice, charlie, ada, space, monkeypatch, settings):
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], Path(__file__).parent / "templates"]}]
-    monkeypatch.setattr(embedded, "_member_page_sections", [])
-    monkeypatch.setattr(embedded, "_admin_page_sections", [])
+    monkeypatch.setattr(embedded, "_sections", {page: [] for page in embedded._sections})
     seen = []
 
     def doors(request, space_, membership):
