@@ -156,6 +156,13 @@ def checkin_from_delivery(*, delivery) -> str | None:
     if late := _unlock_late(adapter=adapter, connection=connection, event=event):
         _event_result(event, AccessEvent.CheckIn.IGNORED, late)
         return None
+    _event_checkin(event=event, connection=connection, membership=membership, token=token)
+    return None
+
+
+def _event_checkin(*, event: AccessEvent, connection: LockConnection, membership: Membership, token: str) -> None:
+    """Check the member in at Cobot for this opening: by their check-in token where Cobot knows it as
+    theirs, else by membership; Cobot's answer is kept on the event."""
     registered = CheckInToken.objects.filter(
         space_id=connection.space_id, token=token, membership_cobot_id=membership.cobot_id
     ).exists()
@@ -169,9 +176,8 @@ def checkin_from_delivery(*, delivery) -> str | None:
         if exc.transient or exc.is_auth:
             raise  # the delivery is retried (or waits for a reconnect); the event stays pending
         _event_result(event, AccessEvent.CheckIn.ERROR, str(exc))
-        return None
+        return
     _event_result(event, CHECKIN_OUTCOMES.get(result.outcome, AccessEvent.CheckIn.ERROR), result.message)
-    return None
 
 
 def _unlock_late(*, adapter, connection: LockConnection, event: AccessEvent) -> str:
