@@ -38,7 +38,9 @@ def access_sync_enqueue(
         job = AccessSyncJob.objects.create(
             space=space, membership=membership, reason=reason[:300], refresh=refresh
         )
-        job.enqueue()
+        # One member's sync queued while a worker processes their Cobot delivery runs right after it, in
+        # the same task: the webhook reaches the door without a second trip through the broker.
+        job.enqueue(follow_up=membership is not None)
     return job
 
 
