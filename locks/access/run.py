@@ -21,6 +21,7 @@ from accessbridge.http import ServiceError
 from locks.access.apply import ApplyContext, account_error_record, operation_apply, operation_audit
 from locks.access.desired import SpaceRules, members_checked_in_today, space_rules_load
 from locks.access.operations import COBOT, Operation
+from locks.access.pacing import Pacer
 from locks.access.plan import Connector, MemberPlan, member_plan
 from locks.advisory import advisory_key, advisory_try_lock, advisory_unlock
 from locks.connection_status import connection_status_set
@@ -81,6 +82,14 @@ class _Run:
     actor_label: str = "sync"
     # What an admin must do before a blocked target's operations can go on, said once one was skipped.
     waiting_for: dict[object, str] = field(default_factory=dict)
+    pacers: dict[int, Pacer] = field(default_factory=dict)  # connection id → its vendor's rate
+
+    def pace(self, op: Operation) -> None:
+        if op.target == COBOT:
+            return
+        if op.target not in self.pacers:
+            self.pacers[op.target] = Pacer(self.connectors[op.target].adapter.operations_per_second)
+        self.pacers[op.target].wait()
 
     def block(self, target, reason: str, *, waiting: str = "") -> None:
         self.report.blocked.setdefault(target, reason)
@@ -333,6 +342,7 @@ def _member_apply(run: _Run, context: ApplyContext, plan: MemberPlan) -> None:
             if op.target != COBOT:
                 given_up.add(op.connection.pk)
             continue
+        run.pace(op)
         try:
             operation_apply(context, op, plan.accounts)
         except ServiceError as exc:
