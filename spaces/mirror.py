@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessbridge.http import ServiceError
-from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting
+from accessbridge.work import WorkDeferred, WorkPermanentError, WorkStatus, WorkWaiting
 from spaces.admins import ADMIN_EVENTS, admin_event_process
 from spaces.cobot import client
 from spaces.cobot.records import (
@@ -30,6 +30,7 @@ from spaces.cobot.records import (
     nested_id,
     record_id,
 )
+from spaces.inbound import REPEAT_SETTLE
 from spaces.localtime import space_today
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
 from spaces.signals import mirror_changed
@@ -384,11 +385,6 @@ EVENT_FEATURES = {
     **dict.fromkeys(CHECKIN_TOKEN_EVENTS, "checkin_tokens"),
     **dict.fromkeys(ADMIN_EVENTS, "admins"),
 }
-# A delivery received again while it runs is processed again, at most this often in one run; a repeat
-# landing after the last pass is left to the next full sync (every 15 minutes).
-MAX_PASSES_PER_DELIVERY = 3
-
-
 def cobot_delivery_process(*, delivery) -> str | None:
     """The "cobot" delivery handler (registered in SpacesConfig.ready)."""
     space = delivery.space
@@ -399,16 +395,7 @@ def cobot_delivery_process(*, delivery) -> str | None:
     handler = EVENT_HANDLERS.get(delivery.event)
     if handler is None:
         return WorkStatus.IGNORED
-    membership_ids: set[int] = set()
-    seen = delivery.times_received
-    for _ in range(MAX_PASSES_PER_DELIVERY):
-        membership_ids.update(handler(space=space, payload=delivery.payload))
-        # Cobot sent the same delivery again while we worked: our fetch may predate the change it
-        # announces (delivery_store does not re-arm a running row), so fetch once more.
-        received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
-        if received is None or received <= seen:
-            break
-        seen = received
+    membership_ids = handler(space=space, payload=delivery.payload)
     transaction.on_commit(
         partial(
             mirror_changed.send,
@@ -419,4 +406,9 @@ def cobot_delivery_process(*, delivery) -> str | None:
             full=False,
         )
     )
+    received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
+    if received is not None and received > delivery.times_received:
+        # Cobot sent the same delivery again while we worked: our fetch may predate the change it announces
+        # (delivery_store does not re-arm a running row). Once more, after its repeats have settled.
+        raise WorkDeferred("received again while processing: fetching once more", seconds=REPEAT_SETTLE.total_seconds())
     return None
