@@ -126,16 +126,20 @@ def space_setup(cobot: CobotFake, smartlock: SmartLockFake, *, full_time: dict) 
     booking_rule.doors.add(door)
 
 
-def processes_start(broker: str, data_dir: Path, database_url: str) -> list[subprocess.Popen]:
+def redis_start(data_dir: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=(data_dir / "redis.log").open("w"), start_new_session=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    return process
+
+
+def processes_start(data_dir: Path, database_url: str) -> list[subprocess.Popen]:
     env = {**os.environ, "DATABASE_URL": database_url}
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     started = []
-    if broker == "redis":
-        started.append(subprocess.Popen(
-            ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=(logs / "redis.log").open("w"), start_new_session=True,
-        ))  # fmt: skip
     started.append(subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "accessbridge.wsgi", "--bind", f"127.0.0.1:{WEB_PORT}",
          "--workers", "2", "--threads", "8", "--worker-class", "gthread"],
@@ -262,6 +266,7 @@ def broker_run(broker: str, args) -> dict:
     cobot.add_user(ADMIN_TOKEN, admin_of=[SUBDOMAIN], email="owner@bench.example", name="Olivia Owner")
     full_time, part_time = cobot.add_plan(SUBDOMAIN, "Full-time"), cobot.add_plan(SUBDOMAIN, "Part-time")
     environment_set(cobot, broker=broker, data_dir=data_dir)
+    redis = redis_start(data_dir) if broker == "redis" else None
     sys.path.insert(0, str(ROOT / "bench"))
     from benchsetup import django_for_bench
 
@@ -277,7 +282,7 @@ def broker_run(broker: str, args) -> dict:
     else:
         database_url = os.environ["DATABASE_URL"]
     space_setup(cobot, smartlock, full_time=full_time)
-    started = processes_start(broker, data_dir, database_url)
+    started = ([redis] if redis else []) + processes_start(data_dir, database_url)
     try:
         worker = started[-1]
         time.sleep(2)

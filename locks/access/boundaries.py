@@ -19,7 +19,7 @@ from django.utils import timezone
 from accessbridge.work import WorkStatus
 from locks.access.desired import SpaceRules, space_rules_load
 from locks.access.jobs import access_sync_enqueue
-from locks.models import AccessBoundary
+from locks.models import MAX_BUFFER_MINUTES, AccessBoundary
 from locks.vendors import adapter_class
 from locks.vendors.base import Capability
 from spaces.localtime import space_zone
@@ -71,18 +71,23 @@ def access_boundaries_update(
     """Bring the space's pending boundary rows (these members', or everyone's) in step with the mirror and
     the rules. Returns (created, dropped)."""
     now = now or timezone.now()
-    rules = space_rules_load(space=space)
-    windowless = _windowless_doors(rules)
     members = Membership.objects.filter(space=space, status__in=CURRENT_STATUSES)
     existing = AccessBoundary.objects.filter(space=space, status=WorkStatus.PENDING)
     if membership_ids is not None:
         ids = list(membership_ids)
         members = members.filter(pk__in=ids)
         existing = existing.filter(membership_id__in=ids)
-    bookings = Booking.objects.filter(status=Booking.Status.ACTIVE, ends_at__gt=now - rules.max_buffer_after)
+    # Bookings whose end (plus the longest buffer a rule may have) is still to come.
+    bookings = Booking.objects.filter(
+        status=Booking.Status.ACTIVE, ends_at__gt=now - timedelta(minutes=MAX_BUFFER_MINUTES)
+    )
+    members = list(members.prefetch_related(Prefetch("bookings", queryset=bookings, to_attr="edge_bookings")))
+    # The rules matter only for bookings: a webhook for a member without any (most) does not load them.
+    rules = space_rules_load(space=space) if any(m.edge_bookings for m in members) else SpaceRules([], {}, {})
+    windowless = _windowless_doors(rules)
     wanted = {
         (member.pk, at, reason)
-        for member in members.prefetch_related(Prefetch("bookings", queryset=bookings, to_attr="edge_bookings"))
+        for member in members
         for at, reason in member_boundaries(
             membership=member, space=space, rules=rules, bookings=member.edge_bookings,
             windowless_doors=windowless, now=now,
