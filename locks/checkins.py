@@ -19,6 +19,7 @@ from locks.models import AccessEvent, Door, LockConnection, VendorAccount, Vendo
 from locks.vendors import adapter_for
 from locks.vendors.base import EVENT_KINDS_ACTED_ON, EventKind, VendorEvent
 from spaces.cobot.client import CheckInResult, checkin_by_membership, checkin_by_token
+from spaces.localtime import space_today, space_zone
 from spaces.models import CheckInToken, Membership
 from spaces.selectors import CURRENT_STATUSES
 
@@ -42,16 +43,17 @@ def vendor_events_store(
             "raw": event.raw,
         }
         payload, unstorable = _payload_storable(payload)
+        problem = unstorable or event.problem
         delivery, is_new = _delivery_store(
             connection=connection,
             source=source,
             event_key=_event_key(event.event_id),
             kind=str(event.kind),
             payload=payload,
-            status=WorkStatus.FAILED if unstorable else WorkStatus.PENDING if acted_on else WorkStatus.IGNORED,
-            last_error=unstorable,
+            status=WorkStatus.FAILED if problem else WorkStatus.PENDING if acted_on else WorkStatus.IGNORED,
+            last_error=problem[:2000],
         )
-        if not acted_on and not unstorable:
+        if not acted_on and not problem:
             _event_ignored(connection=connection, payload=payload)
         elif delivery.status == WorkStatus.PENDING:
             delivery.enqueue()
@@ -143,6 +145,9 @@ def checkin_from_delivery(*, delivery) -> str | None:
         what = "person" if membership is None else "door"
         _event_result(event, AccessEvent.CheckIn.UNMATCHED, f"unknown {what} at {connection.name}")
         return None
+    if late := _unlock_late(adapter=adapter, connection=connection, event=event):
+        _event_result(event, AccessEvent.CheckIn.IGNORED, late)
+        return None
     registered = CheckInToken.objects.filter(
         space_id=connection.space_id, token=token, membership_cobot_id=membership.cobot_id
     ).exists()
@@ -159,6 +164,20 @@ def checkin_from_delivery(*, delivery) -> str | None:
         return None
     _event_result(event, CHECKIN_OUTCOMES.get(result.outcome, AccessEvent.CheckIn.ERROR), result.message)
     return None
+
+
+def _unlock_late(*, adapter, connection: LockConnection, event: AccessEvent) -> str:
+    """Why an unlock reported late does not check in ("" when it does): for vendors whose locks work
+    offline and sync hours later, only an unlock of the space's current day is a visit today."""
+    if not adapter.checkin_same_day_only:
+        return ""
+    day = timezone.localtime(event.occurred_at, space_zone(connection.space)).date()
+    if day == space_today(connection.space):
+        return ""
+    return (
+        f"unlocked on {day:%Y-%m-%d} (the space's time), reported late by {connection.name}: "
+        "only unlocks of the current day check in at Cobot"
+    )
 
 
 def _event_record(*, connection: LockConnection, payload: dict) -> AccessEvent:

@@ -82,6 +82,8 @@ def connection_save(
     if not ok:
         return None, message
     is_new = connection.pk is None
+    if is_new:
+        _webhook_credentials_renew(connection)
     connection.status, connection.last_error, connection.last_checked_at = (
         LockConnection.Status.OK,
         "",
@@ -96,8 +98,16 @@ def connection_save(
 
 def connection_webhook_secret_rotate(*, connection: LockConnection) -> str:
     connection.webhook_secret = new_secret()
-    connection.save(update_fields=["webhook_secret"])
+    _webhook_credentials_renew(connection)
+    connection.save(update_fields=["webhook_secret", "credentials"])
     return connection.webhook_secret
+
+
+def _webhook_credentials_renew(connection: LockConnection) -> None:
+    """New webhook secrets the vendor sends back (Parakey's Basic auth), made with each new webhook URL."""
+    if adapter_class(connection.vendor).supports(Capability.WEBHOOKS):
+        made = adapter_for(connection).webhook_credentials_make()
+        connection.credentials = {**(connection.credentials or {}), **made}
 
 
 def doors_refresh(*, connection: LockConnection) -> list[Door]:

@@ -30,7 +30,7 @@ from locks.selectors import (
     members_access_overview,
     space_doors_overview,
 )
-from locks.vendors import adapter_class, vendor_choices
+from locks.vendors import adapter_class, adapter_for, vendor_choices
 from locks.vendors.base import Capability, DeviceLevel
 from spaces.models import InboundDelivery, Membership
 
@@ -83,7 +83,8 @@ def connections(request, subdomain):
         {
             "connection": c,
             "webhook_url": connection_webhook_url(connection=c) if _has_webhooks(c.vendor) else "",
-            "webhook_url_revealed": _webhook_url_revealed(request, c),
+            "webhook_url_revealed": (revealed := _webhook_url_revealed(request, c)),
+            "webhook_setup": _webhook_setup(c, revealed),
             "lists_doors": adapter_class(c.vendor).lists_doors,
             "polls": adapter_class(c.vendor).supports(Capability.POLLING),
         }
@@ -141,7 +142,8 @@ def _connection_form(request, *, space, vendor, connection):
         "webhook_url": connection_webhook_url(connection=connection)
         if connection and _has_webhooks(vendor)
         else "",
-        "webhook_url_revealed": _webhook_url_revealed(request, connection) if connection else "",
+        "webhook_url_revealed": (revealed := _webhook_url_revealed(request, connection) if connection else ""),
+        "webhook_setup": _webhook_setup(connection, revealed),
     }
     return render(request, "locks/connection_form.html", context)
 
@@ -160,6 +162,11 @@ def _webhook_url_revealed(request, connection: LockConnection) -> str:
         return ""
     del request.session[REVEAL_SESSION_KEY]
     return connection_webhook_url(connection=connection, reveal=True)
+
+
+def _webhook_setup(connection: LockConnection | None, revealed: str) -> list[str]:
+    """The vendor's setup steps, which may hold the webhook's own secrets: only with the revealed URL."""
+    return adapter_for(connection).webhook_setup() if connection and revealed else []
 
 
 @login_required

@@ -8,6 +8,7 @@ from django.utils.module_loading import import_string
 VENDOR_ADAPTERS: dict[str, str] = {
     "smartlock": "locks.vendors.smartlock.adapter.SmartLockAdapter",
     "thekeys": "locks.vendors.thekeys.adapter.TheKeysAdapter",
+    "parakey": "locks.vendors.parakey.adapter.ParakeyAdapter",
 }
 
 _loaded: dict[str, type] = {}

@@ -201,6 +201,8 @@ class VendorEvent:
     door_ref: str = ""  # the vendor's door/lock id
     vendor_kind: str = ""  # the vendor's own word for the kind, shown for events we do not act on
     raw: dict = field(default_factory=dict)
+    # Why the event cannot be used (no id, an unreadable time): stored as a failed delivery, never acted on.
+    problem: str = ""
 
 
 # --- the adapter ----------------------------------------------------------------------------------
@@ -328,6 +330,20 @@ class LockAdapter:
     def webhook_parse(self, request: HttpRequest) -> list[VendorEvent]:
         """Verify the request (signature, shared secret) and parse it. Raise WebhookRejected."""
         raise NotImplementedError
+
+    def webhook_credentials_make(self) -> dict[str, str]:
+        """Secrets the vendor must send with its webhooks (e.g. Basic auth), made by AccessBridge whenever
+        the webhook URL is made; kept in the connection's credentials (encrypted). {}: none."""
+        return {}
+
+    def webhook_setup(self) -> list[str]:
+        """How to set the webhook up at the vendor, with those secrets: shown once, next to the new URL."""
+        return []
+
+    # Door events
+    # True for locks that report late (offline, synced hours after): an unlock checks in only when it
+    # happened on the space's current day; older ones are recorded with the reason, without a check-in.
+    checkin_same_day_only: ClassVar[bool] = False
 
     # POLLING
     # Seconds between two polls of one connection (the schedule runs every minute: less is not possible).

@@ -1,0 +1,1 @@
+"""Parakey: keys ("accesses") granted to members by email, unlocks by ETag polling and Basic-auth webhooks."""
