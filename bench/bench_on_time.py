@@ -207,17 +207,26 @@ def measure_latency(cobot, smartlock, plan_id: str, n: int) -> list[float]:
 
 
 def measure_retry(cobot, smartlock, plan_id: str) -> dict:
+    """SmartLock answers 500 three times: how late after each due time does the member's job run again?"""
     from locks.models import AccessSyncJob
 
     smartlock.force(Response(500, {"error": "try later"}), times=3, path="^/users$")
     member = cobot.add_membership(SUBDOMAIN, name="Retry", email="retry@bench.example", plan_id=plan_id)
     started = time.time()
     cobot.deliver(SUBDOMAIN, "confirmed_membership", cobot.membership_url(SUBDOMAIN, member["id"]))
-    found = wait_until(lambda: smartlock.user_by_email("retry@bench.example"), timeout=120, step=0.01)
-    job = AccessSyncJob.objects.filter(membership__cobot_id=member["id"]).order_by("-pk").first()
-    if found is None or job is None:
-        return {"lateness": float("nan"), "total": float("nan"), "attempts": 0}
-    return {"lateness": found - job.next_attempt_at.timestamp(), "total": found - started, "attempts": job.attempts}
+    late, last = [], None  # last: (attempts, due time) as last seen
+    deadline = time.monotonic() + 120
+    while not smartlock.user_by_email("retry@bench.example") and time.monotonic() < deadline:
+        row = AccessSyncJob.objects.filter(membership__cobot_id=member["id"]).values_list(
+            "attempts", "next_attempt_at", "status").order_by("-pk").first()  # fmt: skip
+        if row and last and row[0] > last[0] and last[1] is not None:
+            late.append(time.time() - last[1])  # it ran again: how long after it was due
+        if row:
+            last = (row[0], row[1].timestamp() if row[2] == "pending" else None)
+        time.sleep(0.01)
+    found = smartlock.user_by_email("retry@bench.example")
+    return {"lateness": max(late) if late else float("nan"), "total": time.time() - started if found else float("nan"),
+            "retries": len(late)}
 
 
 def measure_booking(cobot, smartlock, other_plan_id: str) -> dict:
@@ -313,7 +322,7 @@ def report(results: list[dict]) -> int:
         print(f"== broker: {r['broker']} (database: {r['database']})")
         print(f"  webhook → SmartLock     p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s   (target p95 ≤ {target['p95']} s)")
         print(f"  worker idle CPU         {r['idle_cpu'] * 100:.1f}% of a core         (target < 2%)")
-        print(f"  retry after due time    {retry['lateness']:.2f} s late ({retry['attempts']} attempts,"
+        print(f"  retry after due time    {retry['lateness']:.2f} s late at most ({retry['retries']} retries,"
               f" {retry['total']:.1f} s in all)   (target ≤ 5 s)")
         print(f"  booking door granted    {booking['grant']:.2f} s after from − buffer   (target ≤ 30 s)")
         print(f"  booking door revoked    {booking['revoke']:.2f} s after to + buffer    (target ≤ 30 s)")
