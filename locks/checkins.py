@@ -108,6 +108,9 @@ CHECKIN_OUTCOMES = {
 }
 
 
+VISITOR_NO_CHECKIN = "day visitor: the drop-in pass is their visit at Cobot, no check-in"
+
+
 def checkin_from_delivery(*, delivery) -> str | None:
     """A vendor's door event: record it, find the member, check them in at Cobot, keep Cobot's answer.
 
@@ -144,6 +147,11 @@ def checkin_from_delivery(*, delivery) -> str | None:
     if not door_known or membership is None:
         what = "person" if membership is None else "door"
         _event_result(event, AccessEvent.CheckIn.UNMATCHED, f"unknown {what} at {connection.name}")
+        return None
+    if membership.kind == Membership.Kind.VISITOR:
+        # A drop-in pass is the visit at Cobot (spent when bought or on arrival): no door opening that day
+        # checks the visitor in a second time.
+        _event_result(event, AccessEvent.CheckIn.NOT_APPLICABLE, VISITOR_NO_CHECKIN)
         return None
     if late := _unlock_late(adapter=adapter, connection=connection, event=event):
         _event_result(event, AccessEvent.CheckIn.IGNORED, late)

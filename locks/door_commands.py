@@ -8,7 +8,7 @@ that says no is the answer. Whatever the answer, the try is recorded once: an Ac
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from locks.models import AccessEvent, AuditEntry, Door
 from locks.selectors import member_may_open
 from locks.vendors import adapter_for
 from locks.vendors.base import Capability, Deadline, DeviceOffline, LockAdapter
+from spaces.cobot.client import CheckInResult, checkin_by_token
 from spaces.models import Membership
 
 # Someone waits at the door: the whole open (gateway lock, busy pauses, retries) is answered within this,
@@ -59,6 +60,29 @@ def door_open(
     return _door_command(command=command, seconds=seconds)
 
 
+def door_open_by_card(
+    *,
+    door: Door,
+    token: str,
+    membership: Membership | None,
+    via: str,
+    seconds: float,
+    door_seconds: float,
+    known_checkin: CheckInResult | None = None,
+    raw: dict | None = None,
+) -> DoorOpenResult:
+    """A card reader's live request: Cobot checks the card's token in and decides (live data such as time
+    passes; seed 001), then the door opens. `membership` is who the mirror says holds the token (None when
+    unknown), kept on the record. The whole answer fits `seconds`: Cobot gets what the door's share
+    (`door_seconds`) leaves. `known_checkin`: Cobot already accepted this member today (no second pass).
+    """
+    command = _DoorCommand(
+        door=door, membership=membership, actor=None, via=via, close=False, token=token,
+        door_seconds=door_seconds, known_checkin=known_checkin, raw=raw or {},
+    )
+    return _door_command(command=command, seconds=seconds)
+
+
 def door_close(
     *, door: Door, actor=None, via: str = "dashboard", seconds: float = OPEN_SECONDS
 ) -> DoorOpenResult:
@@ -75,11 +99,18 @@ class _DoorCommand:
     actor: object
     via: str
     close: bool
+    # A card reader's request: checked in by this token, Cobot alone decides (no rule check here).
+    token: str = ""
+    door_seconds: float = DOOR_MIN_SECONDS
+    known_checkin: CheckInResult | None = None
+    raw: dict = field(default_factory=dict)
     checkin_result: str = AccessEvent.CheckIn.NOT_APPLICABLE
     checkin_message: str = ""
 
     @property
     def checks_in(self) -> bool:
+        if self.token:
+            return True
         return self.membership is not None and self.door.connection.space.opens_count_as_checkins
 
     @property
@@ -118,7 +149,7 @@ def _door_command(*, command: _DoorCommand, seconds: float) -> DoorOpenResult:
     answer = _command_refusal(command, adapter)
     if answer is None and command.checks_in:
         answer = _command_checkin(command, deadline)
-        deadline = _deadline_at_least(deadline, DOOR_MIN_SECONDS)
+        deadline = _deadline_at_least(deadline, command.door_seconds)
     if answer is None:
         answer = _command_send(command, adapter, deadline)
     return _command_record(command, answer)
@@ -132,7 +163,7 @@ def _command_refusal(command: _DoorCommand, adapter: LockAdapter) -> _Answer | N
             f"{door} cannot be {command.done} from here.",
             detail=f"{door} cannot be {command.done} from AccessBridge",
         )
-    if membership is not None and not member_may_open(membership=membership, door=door, at=timezone.now()):
+    if membership is not None and not command.token and not member_may_open(membership=membership, door=door, at=timezone.now()):
         return _denied(
             "You have no access to this door right now.", detail=f"{membership} has no access to {door} now"
         )
@@ -143,8 +174,8 @@ def _command_checkin(command: _DoorCommand, deadline: Deadline) -> _Answer | Non
     """Check the member in at Cobot first; None when Cobot accepted. Cobot's answer is kept on the command."""
     try:
         # Cobot gets what the budget leaves after the door's own minimum.
-        outcome = member_checkin(
-            membership=command.membership, seconds=max(1.0, deadline.remaining() - DOOR_MIN_SECONDS)
+        outcome = command.known_checkin or _checkin_call(
+            command, seconds=max(1.0, deadline.remaining() - command.door_seconds)
         )
     except ServiceError as exc:
         command.checkin_result, command.checkin_message = AccessEvent.CheckIn.ERROR, str(exc)
@@ -161,6 +192,12 @@ def _command_checkin(command: _DoorCommand, deadline: Deadline) -> _Answer | Non
         outcome.message or "Cobot refused the check-in.",
         detail=f"Cobot refused the check-in: {outcome.message}",
     )
+
+
+def _checkin_call(command: _DoorCommand, *, seconds: float) -> CheckInResult:
+    if command.token:
+        return checkin_by_token(space=command.door.connection.space, token=command.token, seconds=seconds)
+    return member_checkin(membership=command.membership, seconds=seconds)
 
 
 def _deadline_at_least(deadline: Deadline, seconds: float) -> Deadline:
@@ -206,7 +243,9 @@ def _member_error(exc: ServiceError) -> str:
 def _command_record(command: _DoorCommand, answer: _Answer) -> DoorOpenResult:
     """The try, whatever its answer: an AccessEvent for the Events page and an AuditEntry for the trail."""
     door, connection = command.door, command.door.connection
-    raw = {"via": command.via, "error": answer.error[:500]} if answer.error else {"via": command.via}
+    raw = {**command.raw, "via": command.via}
+    if answer.error:
+        raw["error"] = answer.error[:500]
     event = AccessEvent.objects.create(
         connection=connection,
         vendor_event_id=f"accessbridge:{uuid.uuid4()}",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from locks.door_commands import door_open
 from locks.models import Door
 from locks.selectors import member_remote_doors
-from spaces.embedded import framed_by_cobot, member_page_section_register
+from spaces.embedded import admin_page_section_register, framed_by_cobot, member_page_section_register
 from spaces.models import Space
 from spaces.selectors import membership_of_viewer
 
@@ -54,5 +54,11 @@ def member_door_open(request, subdomain, door_id):
     return render(request, "locks/member_door_result.html", {"space": space, "door": door, "result": result})
 
 
+def card_registration_section(request, space, membership):
+    """spaces.embedded admin page section: the way to the card registration page."""
+    return "locks/_admin_cards_link.html", {}
+
+
 def sections_register() -> None:
     member_page_section_register(member_doors_section)
+    admin_page_section_register(card_registration_section)

@@ -77,9 +77,15 @@ class AccessRuleForm(forms.ModelForm):
             "requires_time_pass",
             "buffer_before_minutes",
             "buffer_after_minutes",
+            "day_from",
+            "day_until",
             "enabled",
         ]
-        widgets = {"doors": forms.CheckboxSelectMultiple}
+        widgets = {
+            "doors": forms.CheckboxSelectMultiple,
+            "day_from": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "day_until": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
         labels = {"plan": "Plan"}
 
     def __init__(self, *args, space, **kwargs):
@@ -110,6 +116,13 @@ class AccessRuleForm(forms.ModelForm):
             cleaned["plan"] = None
         else:
             cleaned["resource"] = ""
+        if cleaned.get("kind") == AccessRule.Kind.DAY_PASS:
+            cleaned["plan"] = None
+            day_from, day_until = cleaned.get("day_from"), cleaned.get("day_until")
+            if day_from and day_until and day_until <= day_from:
+                self.add_error("day_until", "A day pass's doors close after they open, on the same day.")
+        else:
+            cleaned["day_from"] = cleaned["day_until"] = None
         return cleaned
 
     def save(self, commit=True):

@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -106,11 +106,13 @@ MAX_BUFFER_MINUTES = 24 * 60
 
 
 class AccessRule(models.Model):
-    """Which members open which doors: by plan (or all plans), or by booking of a resource."""
+    """Which members open which doors: by plan (or all plans), by booking of a resource, or (day visitors)
+    by a drop-in pass on its day."""
 
     class Kind(models.TextChoices):
         PLAN = "plan", "Membership plan"
         BOOKING = "booking", "Booking of a resource"
+        DAY_PASS = "day_pass", "Drop-in (day) pass"
 
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="access_rules")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PLAN)
@@ -130,6 +132,13 @@ class AccessRule(models.Model):
     buffer_after_minutes = models.PositiveIntegerField(
         default=15, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)]
     )
+    # Day passes: from/until what local time of the pass's day (locks.access.day_passes for the defaults).
+    day_from = models.TimeField(
+        null=True, blank=True, help_text="Day passes: from this time of the day (empty: the pass's own start, else 00:00)."
+    )
+    day_until = models.TimeField(
+        null=True, blank=True, help_text="Day passes: until this time (empty: the pass's own end, else the day's end)."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -139,6 +148,8 @@ class AccessRule(models.Model):
     def __str__(self):
         if self.kind == self.Kind.BOOKING:
             return f"Booking of {self.resource_name or self.resource_cobot_id}"
+        if self.kind == self.Kind.DAY_PASS:
+            return "Drop-in (day) pass"
         return f"Plan {self.plan or 'any'}"
 
 
@@ -301,6 +312,11 @@ class Reader(models.Model):
     api_key_prefix = models.CharField(max_length=12, db_index=True)
     api_key_hash = models.CharField(max_length=128)
     enabled = models.BooleanField(default=True)
+    answer_seconds = models.FloatField(
+        default=3.0,
+        validators=[MinValueValidator(2.0), MaxValueValidator(10.0)],
+        help_text="The reader gets its answer within this many seconds, whatever Cobot or the lock do.",
+    )
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

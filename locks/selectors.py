@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -16,7 +17,8 @@ from locks.access.run import access_sync
 from locks.models import Door, Gateway, LockConnection
 from locks.vendors import adapter_class
 from locks.vendors.base import Capability, DeviceAction, DeviceLevel
-from spaces.models import Booking, Membership
+from spaces.localtime import space_today
+from spaces.models import Booking, DropInPass, Membership
 
 
 def member_may_open(*, membership: Membership, door: Door, at: datetime | None = None) -> bool:
@@ -39,10 +41,29 @@ def member_doors_open(*, membership: Membership, at: datetime | None = None) -> 
     checked_in = rules.counts_time_passes and membership.pk in members_checked_in_today(
         space=membership.space, membership_ids=[membership.pk], now=at
     )
+    passes = DropInPass.objects.filter(visitor=membership, status=DropInPass.Status.ACTIVE)
     desire = access_desired(
-        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in
+        membership=membership, rules=rules, bookings=bookings, now=at, checked_in_today=checked_in, passes=passes
     )
-    return desire.doors_now(at)
+    allowed = desire.doors_now(at)
+    return allowed | doors_in_groups(groups=[rules.doors[pk] for pk in allowed if pk in rules.doors])
+
+
+def door_is_group(door: Door) -> bool:
+    """A door group (a Door row of a door-group vendor, KISI's groups) lists the vendor refs of the doors it
+    opens in `extra["opens"]`: it is granted, never opened itself."""
+    return isinstance(door.extra.get("opens"), list)
+
+
+def doors_in_groups(*, groups: list[Door]) -> set[int]:
+    """Ids of the doors these door groups open: who holds a group may open its doors on demand."""
+    wanted = [(g.connection_id, g.extra["opens"]) for g in groups if door_is_group(g)]
+    if not wanted:
+        return set()
+    query = Q()
+    for connection_id, refs in wanted:
+        query |= Q(connection_id=connection_id, vendor_ref__in=[str(ref) for ref in refs])
+    return set(Door.objects.filter(query).values_list("pk", flat=True))
 
 
 def member_remote_doors(*, membership: Membership, at: datetime | None = None) -> list[Door]:
@@ -53,7 +74,9 @@ def member_remote_doors(*, membership: Membership, at: datetime | None = None) -
         .select_related("connection")
         .order_by("name")
     )
-    return [d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN)]
+    return [
+        d for d in doors if adapter_class(d.connection.vendor).supports(Capability.REMOTE_OPEN) and not door_is_group(d)
+    ]
 
 
 # --- device maintenance (gateway and lock actions) -----------------------------------------------------------
@@ -139,7 +162,7 @@ def space_doors_overview(*, space) -> list[ConnectionDoors]:
                 doors=[
                     DoorRow(
                         door=door,
-                        remote=remote and door.enabled,
+                        remote=remote and door.enabled and not door_is_group(door),
                         reports_state=refreshable or door.state != Door.State.UNKNOWN,
                         battery=door_battery_label(door=door),
                         status_age=_ago(door.last_status_at),
@@ -219,6 +242,7 @@ class MemberAccessRow:
     pending: list[str] = field(default_factory=list)
     last_synced_at: datetime | None = None
     errors: list[str] = field(default_factory=list)
+    passes: list[DropInPass] = field(default_factory=list)  # a day visitor's recent drop-in passes
 
 
 def members_access_overview(
@@ -253,6 +277,27 @@ def members_access_overview(
             row.actual += [_access_label(g, doors) for g in grants]
         row.pending = [op.describe() for op in plan.operations]
         rows.append(row)
+    return rows
+
+
+VISITORS_SHOWN = 50
+VISITOR_NO_EMAIL = "cannot be provisioned: no email"
+
+
+def visitors_access_overview(*, space, now: datetime | None = None) -> list[MemberAccessRow]:
+    """Day visitors with a drop-in pass from yesterday on (newest first), their access shown as members' is."""
+    now = now or timezone.now()
+    since = space_today(space, now) - timedelta(days=1)
+    visitors = list(
+        Membership.objects.filter(space=space, kind=Membership.Kind.VISITOR, drop_in_passes__day__gte=since)
+        .distinct()
+        .order_by("-pk")[:VISITORS_SHOWN]
+    )
+    rows = members_access_overview(space=space, memberships=visitors, now=now)
+    for row in rows:
+        row.passes = list(row.membership.drop_in_passes.filter(day__gte=since).order_by("day", "pk"))
+        if not row.membership.email:
+            row.errors.insert(0, VISITOR_NO_EMAIL)
     return rows
 
 

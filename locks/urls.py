@@ -1,11 +1,12 @@
-from django.urls import path
+from django.urls import include, path
 
-from locks import embedded, views
+from locks import drift_views, embedded, views
 from locks.webhooks import vendor_webhook
 
 space = "spaces/<slug:subdomain>"
 
 urlpatterns = [
+    path("", include("locks.readers.urls")),
     path("hooks/vendor/<uuid:connection_key>/<str:secret>/", vendor_webhook, name="vendor_webhook"),
     path(f"{space}/connections/", views.connections, name="connections"),
     path(f"{space}/connections/add/", views.connection_add, name="connection_add"),
@@ -45,6 +46,12 @@ urlpatterns = [
     path(f"{space}/work/", views.work, name="access_work"),
     path(f"{space}/work/retry/", views.work_retry_view, name="access_work_retry"),
     path(f"{space}/access-sync/preview/", views.sync_preview, name="sync_preview"),
+    path(f"{space}/access-sync/unknown/", drift_views.unknown_people, name="unknown_people"),
+    path(
+        f"{space}/access-sync/unknown/<int:connection_id>/",
+        drift_views.unknown_person_action,
+        name="unknown_person_action",
+    ),
     path(f"{space}/access-sync/", views.sync_now, name="sync_now"),
     path(f"{space}/my-doors/<int:door_id>/open/", embedded.member_door_open, name="member_door_open"),
 ]

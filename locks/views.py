@@ -29,6 +29,7 @@ from locks.selectors import (
     connection_webhook_url,
     members_access_overview,
     space_doors_overview,
+    visitors_access_overview,
 )
 from locks.vendors import adapter_class, adapter_for, vendor_choices
 from locks.vendors.base import Capability, DeviceLevel
@@ -348,13 +349,15 @@ def rule_delete(request, subdomain, rule_id):
 @login_required
 def members(request, subdomain):
     space = space_for_admin_or_404(request.user, subdomain=subdomain)
-    queryset = Membership.objects.filter(space=space).order_by("name", "pk")
+    queryset = Membership.objects.filter(space=space, kind=Membership.Kind.MEMBER).order_by("name", "pk")
     query = request.GET.get("q", "").strip()
     if query:
         queryset = queryset.filter(name__icontains=query) | queryset.filter(email__icontains=query)
     page = _page(request, queryset)
     rows = members_access_overview(space=space, memberships=list(page.object_list))
-    return render(request, "locks/members.html", {"space": space, "page": page, "rows": rows, "q": query})
+    visitors = visitors_access_overview(space=space)
+    context = {"space": space, "page": page, "rows": rows, "q": query, "visitors": visitors}
+    return render(request, "locks/members.html", context)
 
 
 @login_required

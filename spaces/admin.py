@@ -6,6 +6,7 @@ from spaces.models import (
     Booking,
     CheckInToken,
     CobotSubscription,
+    DropInPass,
     FeatureProblem,
     InboundDelivery,
     Membership,
@@ -119,10 +120,19 @@ class PlanAdmin(RawReadOnly, admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(RawReadOnly, admin.ModelAdmin):
     list_display = ["__str__", "email", "space", "plan_name", "status", "canceled_to", "unused_time_passes"]
-    list_filter = ["status", "space"]
+    list_filter = ["kind", "status", "space"]
     search_fields = ["name", "email", "cobot_id"]
     list_select_related = ["space"]
     raw_id_fields = ["plan"]
+    readonly_fields = ["raw_pretty", "synced_at", "updated_at"]
+
+
+@admin.register(DropInPass)
+class DropInPassAdmin(RawReadOnly, admin.ModelAdmin):
+    list_display = ["__str__", "email", "space", "day", "status", "visitor"]
+    list_filter = ["status", "space"]
+    search_fields = ["name", "email", "cobot_id"]
+    raw_id_fields = ["visitor"]
     readonly_fields = ["raw_pretty", "synced_at", "updated_at"]
 
 

@@ -30,6 +30,7 @@ from spaces.cobot.records import (
     nested_id,
     record_id,
 )
+from spaces.drop_in_passes import DROP_IN_PASS_EVENTS, PassesUnreadable, drop_in_pass_event_process
 from spaces.inbound import REPEAT_SETTLE
 from spaces.localtime import space_today
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
@@ -256,6 +257,8 @@ def delivery_payload_check(*, space: Space, event: str, payload: dict) -> None:
     """
     if event in ADMIN_EVENTS:
         return  # processing asks Cobot about the space's admins; the payload (shape unknown) is not used
+    if event in DROP_IN_PASS_EVENTS:
+        return  # processing re-reads the list of passes; the payload (its url's host unknown) is not used
     if "url" in payload:
         if not client.url_is_on_space_host(space, payload["url"]):
             raise ValueError("url is not on this space's Cobot host")
@@ -373,6 +376,7 @@ EVENT_HANDLERS = {
     "deleted_booking": _on_booking_deleted,
     **{event: _on_checkin_token_event for event in CHECKIN_TOKEN_EVENTS},
     **{event: admin_event_process for event in ADMIN_EVENTS},
+    **{event: drop_in_pass_event_process for event in DROP_IN_PASS_EVENTS},
 }
 # Every event we subscribe to at Cobot; anything else reaching the webhook is stored as ignored.
 SUBSCRIBED_EVENTS = tuple(EVENT_HANDLERS)
@@ -384,7 +388,10 @@ EVENT_FEATURES = {
     **dict.fromkeys((*BOOKING_EVENTS, "deleted_booking"), "bookings"),
     **dict.fromkeys(CHECKIN_TOKEN_EVENTS, "checkin_tokens"),
     **dict.fromkeys(ADMIN_EVENTS, "admins"),
+    **dict.fromkeys(DROP_IN_PASS_EVENTS, "drop_in_passes"),
 }
+
+
 def cobot_delivery_process(*, delivery) -> str | None:
     """The "cobot" delivery handler (registered in SpacesConfig.ready)."""
     space = delivery.space
@@ -395,7 +402,11 @@ def cobot_delivery_process(*, delivery) -> str | None:
     handler = EVENT_HANDLERS.get(delivery.event)
     if handler is None:
         return WorkStatus.IGNORED
-    membership_ids = handler(space=space, payload=delivery.payload)
+    failure = None
+    try:
+        membership_ids = set(handler(space=space, payload=delivery.payload))
+    except PassesUnreadable as exc:  # the readable part is applied: its members still get synced
+        membership_ids, failure = set(exc.membership_ids), exc
     transaction.on_commit(
         partial(
             mirror_changed.send,
@@ -406,6 +417,8 @@ def cobot_delivery_process(*, delivery) -> str | None:
             full=False,
         )
     )
+    if failure is not None:
+        raise failure  # its retry fetches again, which covers any repeat as well
     received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
     if received is not None and received > delivery.times_received:
         # Cobot sent the same delivery again while we worked: our fetch may predate the change it announces

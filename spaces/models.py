@@ -145,8 +145,15 @@ class Membership(models.Model):
         ENDED = "ended", "Ended"
         DELETED = "deleted", "Deleted at Cobot"
 
+    class Kind(models.TextChoices):
+        MEMBER = "member", "Member"
+        VISITOR = "visitor", "Day visitor (drop-in pass)"
+
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="memberships")
     cobot_id = models.CharField(max_length=100)
+    # A visitor is our row for the holder of Cobot drop-in passes (spaces.drop_in_passes), so that the door
+    # side treats them like a short membership; its cobot_id is ours ("visitor:..."), not a Cobot id.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MEMBER, db_index=True)
     cobot_user_id = models.CharField(max_length=100, blank=True, db_index=True)
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
@@ -200,6 +207,40 @@ class Booking(models.Model):
 
     def __str__(self):
         return f"{self.resource_name or self.resource_cobot_id} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class DropInPass(models.Model):
+    """A Cobot drop-in (day) pass: its holder (a visitor, no membership) opens the doors on its day.
+
+    Shapes are unverified (cobot-api.md): spaces.cobot.records reads them; `raw` keeps what Cobot sent.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CANCELED = "canceled", "Canceled at Cobot"
+        GONE = "gone", "No longer listed by Cobot"
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="drop_in_passes")
+    cobot_id = models.CharField(max_length=100)
+    visitor = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="drop_in_passes"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    day = models.DateField(help_text="The day at the space the pass is for.")
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="The pass's own start, if Cobot names one.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="The pass's own end, if Cobot names one.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    raw = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["day", "pk"]
+        constraints = [models.UniqueConstraint(fields=["space", "cobot_id"], name="unique_drop_in_pass_per_space")]
+
+    def __str__(self):
+        return f"{self.name or self.email or self.cobot_id} {self.day}"
 
 
 class CheckInToken(models.Model):

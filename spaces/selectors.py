@@ -11,7 +11,8 @@ from accessbridge.work import WorkStatus
 from spaces.admins import space_admin_removal_refused
 from spaces.cobot.accounts import cobot_identity_linked, cobot_spaces_administered, cobot_user_ids
 from spaces.feature_problems import feature_problems_list, subscriptions_overview
-from spaces.models import Booking, Membership, Space, SpaceAdmin
+from spaces.localtime import space_today
+from spaces.models import Booking, DropInPass, Membership, Space, SpaceAdmin
 
 ATTENTION_STATUSES = (WorkStatus.FAILED, WorkStatus.WAITING)
 # Statuses a membership may leave by disappearing from Cobot's list of current memberships.
@@ -48,7 +49,7 @@ def space_overview(*, space: Space) -> dict:
     now = timezone.now()
     subscriptions, problems = subscriptions_overview(space=space), feature_problems_list(space=space)
     by_status = dict(
-        Membership.objects.filter(space=space).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+        Membership.objects.filter(space=space, kind=Membership.Kind.MEMBER).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )
     return {
         "memberships_by_status": [
@@ -56,6 +57,9 @@ def space_overview(*, space: Space) -> dict:
         ],
         "memberships_total": sum(by_status.values()),
         "plans_active": space.plans.filter(active=True).count(),
+        "drop_in_passes_upcoming": space.drop_in_passes.filter(
+            status=DropInPass.Status.ACTIVE, day__gte=space_today(space, now)
+        ).count(),
         "bookings_upcoming": space.bookings.filter(status=Booking.Status.ACTIVE, ends_at__gt=now).count(),
         "checkin_tokens": space.checkin_tokens.count(),
         "subscriptions": subscriptions,

@@ -45,6 +45,14 @@ class ConnectError(Exception):
         self.message = message
 
 
+class CheckInTokenTaken(ServiceError):
+    """Cobot already has the token as another membership's check-in token (`owner_cobot_id`)."""
+
+    def __init__(self, exc: ServiceError, *, owner_cobot_id: str):
+        super().__init__(exc.message, kind=exc.kind, status=exc.status, response=exc.response, service=exc.service)
+        self.owner_cobot_id = owner_cobot_id
+
+
 def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
     """Register `token` at Cobot as this member's check-in token, unless it is already there."""
     space = membership.space
@@ -60,7 +68,7 @@ def checkin_token_ensure(*, membership: Membership, token: str) -> CheckInToken:
         raw = next((t for t in client.checkin_tokens_list(space=space) if str(t.get("token")) == token), None)
         owner = str(((raw or {}).get("membership") or {}).get("id") or "")
         if owner != membership.cobot_id:
-            raise
+            raise CheckInTokenTaken(exc, owner_cobot_id=owner) from exc
     row, _ = CheckInToken.objects.update_or_create(
         space=space,
         token=token,

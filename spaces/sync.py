@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accessbridge.http import ServiceError
 from spaces.cobot.records import booking_record, checkin_token_record, plan_record
+from spaces.drop_in_passes import drop_in_passes_reconcile
 from spaces.feature_problems import feature_outcomes_record
 from spaces.localtime import space_today
 from spaces.mirror import (
@@ -70,7 +71,11 @@ def sync_apply(*, space: Space, fetched: dict) -> dict:
             if fetched["bookings"] is not None
             else None
         )
-        counts = {"memberships": memberships, "plans": plans.counts, "checkin_tokens": tokens, "bookings": bookings}
+        drop_in = _drop_in_passes_reconcile(context, fetched["drop_in_passes"]) if fetched["drop_in_passes"] is not None else None
+        counts = {
+            "memberships": memberships, "plans": plans.counts, "checkin_tokens": tokens, "bookings": bookings,
+            "drop_in_passes": drop_in,
+        }  # fmt: skip
         outcomes = fetched["outcomes"]
         feature_outcomes_record(space=space, outcomes=outcomes)
         result = {
@@ -116,13 +121,14 @@ class _Context:
         return row.updated_at >= self.started or (synced_at is not None and synced_at >= self.started)
 
 
-def _changed_rows(*, memberships, plans, checkin_tokens, bookings) -> int:
+def _changed_rows(*, memberships, plans, checkin_tokens, bookings, drop_in_passes) -> int:
     memberships = memberships or {}
     return (
         sum(plans.values())
         + sum(memberships.get(key, 0) for key in ("created", "updated", "ended"))
         + sum((checkin_tokens or {}).values())
         + sum((bookings or {}).values())
+        + sum((drop_in_passes or {}).values())
     )  # fmt: skip
 
 
@@ -176,7 +182,9 @@ def _plan_of(context: _Context, plans: _Plans, record) -> Plan | None:
 def _memberships_reconcile(context: _Context, plans: _Plans, fetched: dict) -> dict:
     space, now, passes = context.space, context.started, fetched["passes"]
     counts = {"created": 0, "updated": 0, "ended": 0, "unchanged": 0, "listed": len(fetched["listed_ids"])}
-    local = {m.cobot_id: m for m in Membership.objects.select_for_update().filter(space=space)}
+    # Visitors are ours (spaces.drop_in_passes): Cobot's list of memberships never names them.
+    members = Membership.objects.select_for_update().filter(space=space, kind=Membership.Kind.MEMBER)
+    local = {m.cobot_id: m for m in members}
     new, dirty = [], []
     for record in fetched["records"]:
         values = membership_values(record, plan=_plan_of(context, plans, record), today=context.today)
@@ -242,6 +250,15 @@ def _memberships_end_unlisted(context: _Context, local: dict[str, Membership], l
         Membership.objects.filter(pk__in=gone).update(status=Membership.Status.ENDED, synced_at=now, updated_at=now)
         context.changed_ids.update(gone)
     return len(gone)
+
+
+def _drop_in_passes_reconcile(context: _Context, rows: list) -> dict:
+    outcome = drop_in_passes_reconcile(space=context.space, rows=rows, listed_since=context.started, now=context.started)
+    for error in outcome.errors:
+        context.errors.append(f"drop-in pass: {error}")
+    context.skipped += outcome.counts.pop("newer")
+    context.changed_ids.update(outcome.visitor_ids)
+    return outcome.counts
 
 
 def _tokens_reconcile(context: _Context, rows: list) -> dict:

@@ -1,10 +1,10 @@
 """Step 1 of the full sync: every Cobot call, a bounded number however many members there are.
 
-Calls per run (FIXED_CALLS = 7): space details (its time zone), plans, memberships (ONE call: Cobot
+Calls per run (FIXED_CALLS = 8): space details (its time zone), plans, memberships (ONE call: Cobot
 limits GET /api/memberships to about 6/min, so never one per member), check-in tokens, bookings from
-now - BOOKING_LOOKBACK to + BOOKING_WINDOW_DAYS, work sessions since the last sync, and webhook
-subscriptions; then at most TIME_PASS_REFRESHES_PER_SYNC unused-time-pass lookups. That is at most
-7 + 20 = 27 calls per space per run, well inside Cobot's ~60/min per user. Only when Cobot deactivated
+now - BOOKING_LOOKBACK to + BOOKING_WINDOW_DAYS, work sessions since the last sync, drop-in passes, and
+webhook subscriptions; then at most TIME_PASS_REFRESHES_PER_SYNC unused-time-pass lookups. That is at most
+8 + 20 = 28 calls per space per run, well inside Cobot's ~60/min per user. Only when Cobot deactivated
 or lost some of our webhook subscriptions (it deactivates one after ~20 h of failed deliveries), or
 refused an event before (services.subscriptions_ensure tries it again), does the run repair them: one
 delete per deactivated or stale one of ours and one create per missing event (15 events), reported in
@@ -37,8 +37,10 @@ from spaces.mirror import TIME_PASS_EVENTS
 from spaces.models import CobotSubscription, Membership, Space
 from spaces.services import subscriptions_ensure
 
-FIXED_CALLS = 7
-SYNC_PARTS = ("plans", "memberships", "checkin_tokens", "bookings", "work_sessions", "subscriptions")
+FIXED_CALLS = 8
+SYNC_PARTS = (
+    "plans", "memberships", "checkin_tokens", "bookings", "work_sessions", "drop_in_passes", "subscriptions",
+)  # fmt: skip
 BOOKING_WINDOW_DAYS = 30
 # unverified whether bookings?from&to lists bookings overlapping the window or starting inside it:
 # asking from a day back keeps today's bookings in progress listed under either reading.
@@ -96,6 +98,7 @@ def sync_fetch(*, space: Space, started=None) -> dict:
         "work_sessions",
         lambda: client.work_sessions_list(space=space, starts=since, ends=started + timedelta(minutes=1)),
     )
+    drop_in_passes = parts.fetch("drop_in_passes", lambda: client.drop_in_passes_list(space=space))
     subscriptions = parts.fetch("subscriptions", lambda: subscriptions_ensure(space=space)) or {}
     calls = FIXED_CALLS + sum(subscriptions.get(k, 0) for k in ("created", "deleted", "refused"))
 
@@ -120,6 +123,7 @@ def sync_fetch(*, space: Space, started=None) -> dict:
         "listed_ids": listed_ids,
         "tokens": tokens,
         "bookings": bookings,
+        "drop_in_passes": drop_in_passes,
         "passes": passes,
         "passes_pending": max(0, len(wanted) - len(passes)),
         "window": (window_start, window_end),

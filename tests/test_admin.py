@@ -24,6 +24,7 @@ from spaces.models import (
     Booking,
     CheckInToken,
     CobotSubscription,
+    DropInPass,
     FeatureProblem,
     InboundDelivery,
     Membership,
@@ -43,6 +44,8 @@ def one_of_each(space_a, alice):
     CheckInToken.objects.create(space=space_a, membership=member, membership_cobot_id="m1", token="usr_123456789",
                                 raw={"id": "t1", "token": "usr_123456789"})
     CobotSubscription.objects.create(space=space_a, event="confirmed_membership")
+    visitor = Membership.objects.create(space=space_a, cobot_id="visitor:v1", kind="visitor", name="Vera")
+    DropInPass.objects.create(space=space_a, cobot_id="dp1", visitor=visitor, day=now.date(), raw={"id": "dp1"})
     NavigationLink.objects.create(space=space_a, section="members", label="Doors", iframe_url="https://x.example/")
     FeatureProblem.objects.create(space=space_a, feature="bookings", missing_scope="read_bookings", error="HTTP 403")
     InboundDelivery.objects.create(source="cobot", space=space_a, event="confirmed_membership", dedupe_key="d1")

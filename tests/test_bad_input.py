@@ -26,7 +26,7 @@ ODD_QUERIES = [{"page": "abc", "q": "\x00x", "status": "bogus", "kind": "zzz"}, 
 
 @pytest.fixture
 def own_space(space_a):
-    from locks.models import AccessRule, Door, Gateway, LockConnection
+    from locks.models import AccessRule, Door, Gateway, LockConnection, Reader
 
     connection = LockConnection.objects.create(
         space=space_a, vendor="thekeys", name="Locks", config={"username": "+33600000000"}
@@ -34,6 +34,7 @@ def own_space(space_a):
     gateway = Gateway.objects.create(connection=connection, vendor_ref="gw", host="192.0.2.1")
     door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="front", name="Front")
     AccessRule.objects.create(space=space_a).doors.add(door)
+    Reader.objects.create(space=space_a, door=door, name="Reader", api_key_hash="")
     return space_a
 
 

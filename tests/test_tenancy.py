@@ -15,6 +15,9 @@ NOT_ADMIN_VIEWS = {
     "cobot_webhook",  # Cobot → us: per-space secret in the path
     "vendor_webhook",  # vendor → us: per-connection secret (+ signature)
     "reader_request",  # card reader → us: API key
+    "reader_allowlist",  # card reader → us: API key
+    "reader_api_schema",  # public description of the reader API
+    "reader_api_docs",  # public page for device makers
 }
 
 
@@ -31,7 +34,7 @@ def app_patterns():
 
 def foreign_kwargs(pattern, space_b):
     """URL kwargs naming objects of space B (bob's), for alice to try."""
-    from locks.models import AccessRule, Door, Gateway, LockConnection
+    from locks.models import AccessRule, Door, Gateway, LockConnection, Reader
 
     values = {}
     for name in pattern.pattern.converters:
@@ -48,6 +51,8 @@ def foreign_kwargs(pattern, space_b):
         elif name in ("level", "device_id", "action"):  # device actions: both levels in their own test
             values.update(level="gateway", action="gateway_synchronize")
             values["device_id"] = Gateway.objects.get(connection__space=space_b).pk
+        elif name == "reader_id":
+            values[name] = Reader.objects.get(space=space_b).pk
         elif name == "rule_id":
             values[name] = AccessRule.objects.get(space=space_b).pk
         elif name == "admin_id":
@@ -59,13 +64,14 @@ def foreign_kwargs(pattern, space_b):
 
 @pytest.fixture
 def space_b_objects(space_b):
-    from locks.models import AccessRule, Door, Gateway, LockConnection
+    from locks.models import AccessRule, Door, Gateway, LockConnection, Reader
 
     connection = LockConnection.objects.create(space=space_b, vendor="thekeys", name="B's locks")
     gateway = Gateway.objects.create(connection=connection, vendor_ref="gw-b", host="192.0.2.10")
     door = Door.objects.create(connection=connection, gateway=gateway, vendor_ref="front", name="B front door")
     rule = AccessRule.objects.create(space=space_b)
     rule.doors.add(door)
+    Reader.objects.create(space=space_b, door=door, name="B reader", api_key_hash="")
     return space_b
 
 

@@ -6,7 +6,6 @@ One job per module, stacked one way (each imports only those after it):
 - `jobs`: the queue of access syncs (enqueue, perform with retries, supersede, prune).
 - `run`: one sync run of a space: locking, chunks, reading the vendors' people, error policy, the
   report. `run.access_sync` is the one entry point.
-- `pacing`: keeps a run's operations at a connection within the vendor's declared rate.
 - `plan`: the diff for each member at each connection, as operations.
 - `apply`: one small function per operation type, each calling the vendor (or Cobot) and recording it.
 - `operations`: the operation types; `desired`: what each member should open now, from mirror and rules.

@@ -1,18 +1,25 @@
 """Desired access: what each member should open now, from the mirror (memberships, bookings, check-ins)
-and the space's access rules. Reads only; the same answer serves the sync run and `member_may_open`."""
+and the space's access rules. Reads only; the same answer serves the sync run and `member_may_open`.
+
+Day visitors (Membership kind VISITOR, spaces.drop_in_passes) go through the same `access_desired`: their
+drop-in passes under the day-pass rules give door access with a window on the pass's day, like a booking
+(`day_pass_window` says when). Vendors with time windows get that window; the others get the door from its
+start to its end through the engine's runs: the scheduled access sync (every 15 minutes) until due work at
+each boundary replaces it, built from the same windows.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Prefetch
 
 from locks.models import AccessEvent, AccessRule, Door
 from spaces.localtime import space_today, space_zone
-from spaces.models import Booking, Membership, Space
+from spaces.models import Booking, DropInPass, Membership, Space
 from spaces.selectors import CURRENT_STATUSES
 
 CHECKED_IN = (AccessEvent.CheckIn.CHECKED_IN, AccessEvent.CheckIn.ALREADY)
@@ -70,6 +77,14 @@ class RuleDoors:
     door_ids: frozenset[int]
 
 
+@dataclass(frozen=True)
+class DayPassRule:
+    rule_id: int
+    door_ids: frozenset[int]
+    day_from: time | None
+    day_until: time | None
+
+
 @dataclass
 class SpaceRules:
     """A space's enabled rules, reduced to door ids of enabled doors at enabled connections."""
@@ -77,6 +92,7 @@ class SpaceRules:
     plan_rules: list[RuleDoors]
     booking_rules: dict[str, list[RuleDoors]]
     doors: dict[int, Door]
+    day_pass_rules: list[DayPassRule] = field(default_factory=list)
 
     @property
     def max_buffer_after(self) -> timedelta:
@@ -96,10 +112,15 @@ def space_rules_load(*, space: Space) -> SpaceRules:
     )
     plan_rules: list[RuleDoors] = []
     booking_rules: dict[str, list[RuleDoors]] = defaultdict(list)
+    day_pass_rules: list[DayPassRule] = []
     doors: dict[int, Door] = {}
     for rule in rules:
         rule_doors = list(rule.doors.all())
         doors.update((d.pk, d) for d in rule_doors)
+        if rule.kind == AccessRule.Kind.DAY_PASS:
+            door_ids = frozenset(d.pk for d in rule_doors)
+            day_pass_rules.append(DayPassRule(rule.pk, door_ids, rule.day_from, rule.day_until))
+            continue
         entry = RuleDoors(
             rule_id=rule.pk,
             plan_id=rule.plan_id,
@@ -114,7 +135,9 @@ def space_rules_load(*, space: Space) -> SpaceRules:
                 booking_rules[rule.resource_cobot_id].append(entry)
         else:
             plan_rules.append(entry)
-    return SpaceRules(plan_rules=plan_rules, booking_rules=dict(booking_rules), doors=doors)
+    return SpaceRules(
+        plan_rules=plan_rules, booking_rules=dict(booking_rules), doors=doors, day_pass_rules=day_pass_rules
+    )
 
 
 @dataclass
@@ -137,9 +160,13 @@ def access_desired(
     now: datetime,
     today: date | None = None,
     checked_in_today: bool = False,
+    passes: Iterable[DropInPass] = (),
 ) -> Desire:
     """today: the space's calendar day at `now` (computed when not given). checked_in_today: the member
-    has a check-in today that Cobot accepted, so running out of time passes does not pause them yet."""
+    has a check-in today that Cobot accepted, so running out of time passes does not pause them yet.
+    passes: a visitor's drop-in passes (members have none)."""
+    if membership.kind == Membership.Kind.VISITOR:
+        return visitor_desired(visitor=membership, rules=rules, passes=passes, now=now)
     if today is None:
         today = space_today(membership.space, now)
     if not membership_is_current(membership, today=today):
@@ -170,4 +197,41 @@ def access_desired(
                     valid_until=valid_until,
                     booking_id=booking.pk,
                 )
+    return desire
+
+
+def day_pass_window(*, drop_in_pass: DropInPass, rule: DayPassRule, zone) -> tuple[datetime, datetime]:
+    """When a pass opens a rule's doors: the rule's times of the pass's day, else the pass's own start and
+    end (Cobot's), else the whole day. The one place for a pass's boundaries (a due row per boundary can
+    be built from it). Cobot's opening hours would be a better default, but no verified field names them.
+    """
+    day = drop_in_pass.day
+    if rule.day_from is not None:
+        start = datetime.combine(day, rule.day_from, tzinfo=zone)
+    else:
+        start = drop_in_pass.valid_from or datetime.combine(day, time.min, tzinfo=zone)
+    if rule.day_until is not None:
+        end = datetime.combine(day, rule.day_until, tzinfo=zone)
+    else:
+        end = drop_in_pass.valid_until or datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def visitor_desired(
+    *, visitor: Membership, rules: SpaceRules, passes: Iterable[DropInPass], now: datetime
+) -> Desire:
+    """A day visitor: each active pass of theirs opens the day-pass rules' doors in its window, until it ends."""
+    desire = Desire(current=visitor.status in CURRENT_STATUSES)
+    zone = space_zone(visitor.space)
+    for drop_in_pass in passes:
+        if drop_in_pass.status != DropInPass.Status.ACTIVE or drop_in_pass.visitor_id != visitor.pk:
+            continue
+        for rule in rules.day_pass_rules:
+            valid_from, valid_until = day_pass_window(drop_in_pass=drop_in_pass, rule=rule, zone=zone)
+            if valid_until <= now or valid_until <= valid_from:
+                continue
+            for door_id in sorted(rule.door_ids):
+                access = DoorAccess(door_id, valid_from=valid_from, valid_until=valid_until)
+                if access not in desire.access:
+                    desire.access.append(access)
     return desire

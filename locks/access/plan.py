@@ -69,7 +69,7 @@ def member_plan(
     today: date,
 ) -> MemberPlan:
     """One member's desired access and the operations at every connection. The member comes with the run's
-    prefetched rows: `run_bookings`, `run_accounts`, `run_grants`."""
+    prefetched rows: `run_bookings`, `run_passes`, `run_accounts`, `run_grants`."""
     desire = access_desired(
         membership=membership,
         rules=rules,
@@ -77,6 +77,7 @@ def member_plan(
         now=now,
         today=today,
         checked_in_today=checked_in_today,
+        passes=membership.run_passes,
     )
     accounts = {a.connection_id: a for a in membership.run_accounts}
     grants: dict[int, list[Grant]] = defaultdict(list)
@@ -134,6 +135,8 @@ def connection_operations(
             token_op = _token_operation(connector, membership, account, token_owners)
     if connector.manages_doors:
         ops += _grant_operations(here, held)
+    if membership.kind == Membership.Kind.VISITOR:
+        token_op = None  # a day visitor has no Cobot membership to hold a check-in token
     if token_op is not None:
         ops.append(token_op)
     return ops

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connections, router
 from django.db.models import Prefetch, Q
@@ -21,14 +21,13 @@ from accessbridge.http import ServiceError
 from locks.access.apply import ApplyContext, account_error_record, operation_apply, operation_audit
 from locks.access.desired import SpaceRules, members_checked_in_today, space_rules_load
 from locks.access.operations import COBOT, Operation
-from locks.access.pacing import Pacer
 from locks.access.plan import Connector, MemberPlan, member_plan
 from locks.advisory import advisory_key, advisory_try_lock, advisory_unlock
 from locks.connection_status import connection_status_set
 from locks.models import Grant, LockConnection, VendorAccount
 from locks.vendors import adapter_for
 from spaces.localtime import space_today
-from spaces.models import Booking, CheckInToken, Membership, Space
+from spaces.models import Booking, CheckInToken, DropInPass, Membership, Space
 from spaces.selectors import CURRENT_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -82,14 +81,6 @@ class _Run:
     actor_label: str = "sync"
     # What an admin must do before a blocked target's operations can go on, said once one was skipped.
     waiting_for: dict[object, str] = field(default_factory=dict)
-    pacers: dict[int, Pacer] = field(default_factory=dict)  # connection id → its vendor's rate
-
-    def pace(self, op: Operation) -> None:
-        if op.target == COBOT:
-            return
-        if op.target not in self.pacers:
-            self.pacers[op.target] = Pacer(self.connectors[op.target].adapter.operations_per_second)
-        self.pacers[op.target].wait()
 
     def block(self, target, reason: str, *, waiting: str = "") -> None:
         self.report.blocked.setdefault(target, reason)
@@ -288,7 +279,7 @@ def _chunk_sync(run: _Run, *, rules: SpaceRules, membership_ids: list[int], keep
 
 def _chunk_members(run: _Run, *, rules: SpaceRules, membership_ids: list[int]) -> list[Membership]:
     """The chunk's members with what the plan reads: their accounts and live grants at the run's
-    connections, and their bookings that may still grant a door."""
+    connections, and their bookings (a visitor's drop-in passes) that may still grant a door."""
     connection_ids = list(run.connectors)
     return list(
         Membership.objects.filter(pk__in=membership_ids)
@@ -312,6 +303,14 @@ def _chunk_members(run: _Run, *, rules: SpaceRules, membership_ids: list[int]) -
                     status=Booking.Status.ACTIVE, ends_at__gt=run.report.now - rules.max_buffer_after
                 ),
                 to_attr="run_bookings",
+            ),
+            Prefetch(
+                "drop_in_passes",
+                # A pass's own end may lie in the early hours after its day.
+                queryset=DropInPass.objects.filter(
+                    status=DropInPass.Status.ACTIVE, day__gte=run.today - timedelta(days=1)
+                ),
+                to_attr="run_passes",
             ),
         )
     )
@@ -342,7 +341,6 @@ def _member_apply(run: _Run, context: ApplyContext, plan: MemberPlan) -> None:
             if op.target != COBOT:
                 given_up.add(op.connection.pk)
             continue
-        run.pace(op)
         try:
             operation_apply(context, op, plan.accounts)
         except ServiceError as exc:

@@ -7,6 +7,7 @@ from django.utils.module_loading import import_string
 
 VENDOR_ADAPTERS: dict[str, str] = {
     "smartlock": "locks.vendors.smartlock.adapter.SmartLockAdapter",
+    "kisi": "locks.vendors.kisi.adapter.KisiAdapter",
     "thekeys": "locks.vendors.thekeys.adapter.TheKeysAdapter",
     "parakey": "locks.vendors.parakey.adapter.ParakeyAdapter",
 }

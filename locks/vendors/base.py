@@ -218,11 +218,6 @@ class LockAdapter:
     lists_doors: ClassVar[bool] = True
     # Maintenance calls on doors and gateways the dashboard offers (see DeviceAction).
     device_actions: ClassVar[tuple[DeviceAction, ...]] = ()
-    # The vendor's rate limit, as engine operations (person create/remove, grant, revoke) per second at one
-    # connection; an access sync run spaces its operations to stay within it (locks.access.pacing). An
-    # operation that makes several requests counts once: declare the vendor's limit divided by that.
-    # None: no stated limit.
-    operations_per_second: ClassVar[float | None] = None
 
     def __init__(self, connection: LockConnection):
         self.connection = connection

@@ -214,6 +214,20 @@ def bookings_list(*, space, starts: datetime, ends: datetime) -> list[dict]:
     return _list(cobot_request(space, "GET", space_api_url(space, "bookings"), params=params))
 
 
+# --- drop-in (day) passes (API 2, unverified) -----------------------------------------------------
+def drop_in_passes_list(*, space) -> list[dict]:
+    # GET {api2}/spaces/<id>/drop_in_passes (scope read_drop_in_passes; shape unverified): JSON:API
+    # {"data": [...]} or a bare list. The records are read in spaces.cobot.records.drop_in_pass_record.
+    if not space.cobot_space_id:
+        raise ServiceError("the space's Cobot id is not known yet (reconnect the space)", service=SERVICE)
+    url = api2_url(f"spaces/{quote(space.cobot_space_id)}/drop_in_passes")
+    data = _json(cobot_request(space, "GET", url, headers={"Accept": "application/vnd.api+json"}))
+    rows = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ServiceError("expected a list of drop-in passes", service=SERVICE)
+    return rows
+
+
 # --- check-ins (API 1) ----------------------------------------------------------------------------
 def work_sessions_list(*, space, starts: datetime, ends: datetime) -> list[dict]:
     # GET {space}/api/work_sessions?from&to → [{membership: {id}, valid_from, valid_until, time_pass?}]

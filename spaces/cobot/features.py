@@ -37,6 +37,12 @@ FEATURES = (
         ("read_subscriptions", "write_subscriptions"),
         "changes at Cobot arriving at once instead of with the full sync",
     ),
+    Feature(
+        "drop_in_passes",
+        "Day visitors (drop-in passes)",
+        ("read_drop_in_passes",),
+        "opening the doors for a visitor on their drop-in pass's day",
+    ),
     Feature("navigation_links", "Pages inside Cobot", ("navigation",), "our admin and member pages in Cobot's menu"),
     Feature("sign_in", "Sign in with Cobot", ("read_user",), "knowing who signs in and which spaces they administer"),
     Feature(
@@ -55,6 +61,7 @@ DEFAULT_SCOPES = (
     "read", "read_user", "read_memberships", "read_plans", "read_time_passes", "read_bookings",
     "read_resources", "read_check_ins", "checkin", "checkin_tokens", "read_custom_fields",
     "read_subscriptions", "write_subscriptions", "navigation", "write_check_ins",
+    "read_drop_in_passes",
 )  # fmt: skip
 # Asked for by default, used by no feature yet (README: configuration).
 RESERVED_SCOPES = ("read", "read_resources", "read_custom_fields")

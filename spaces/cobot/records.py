@@ -198,3 +198,58 @@ def space_time_zone(details) -> str | None:
     """
     name = details.get("time_zone_name") if isinstance(details, dict) else None
     return name if time_zone_is_valid(name) else None
+
+
+@dataclass(frozen=True)
+class DropInPassRecord:
+    cobot_id: str
+    name: str
+    email: str
+    day: date | None  # None: the pass names only its start (valid_from); its day is that at the space
+    valid_from: datetime | None
+    valid_until: datetime | None
+    canceled: bool
+    raw: dict
+
+
+# unverified (cobot-api.md): API 2 answers JSON:API ({id, attributes: {...}}, camelCase), API 1 flat objects
+# (snake_case). Each value is looked up under the names either might use; the first one present wins.
+_PASS_DAY = ("date", "day", "validOn", "valid_on", "bookedFor", "booked_for")
+_PASS_FROM = ("validFrom", "valid_from", "from", "startsAt", "starts_at")
+_PASS_UNTIL = ("validUntil", "valid_until", "to", "endsAt", "ends_at")
+_PASS_PERSON = ("user", "contact", "visitor", "customer", "guest")
+_PASS_CANCELED_STATES = {"canceled", "cancelled", "refunded", "voided", "deleted"}
+
+
+def _first(fields: dict, names: tuple[str, ...]):
+    return next((fields[name] for name in names if fields.get(name) not in (None, "")), None)
+
+
+def drop_in_pass_record(data) -> DropInPassRecord:
+    """A drop-in pass from either shape. A pass naming no day (neither a date nor a start) raises: access
+    is never granted for an unknown day."""
+    cobot_id = record_id(data, "drop-in pass")
+    fields = data.get("attributes") if isinstance(data.get("attributes"), dict) else data
+    person = next((fields[key] for key in _PASS_PERSON if isinstance(fields.get(key), dict)), {})
+    person = person.get("attributes") if isinstance(person.get("attributes"), dict) else person
+    try:
+        day = cobot_date(_first(fields, _PASS_DAY))
+        valid_from, valid_until = cobot_datetime(_first(fields, _PASS_FROM)), cobot_datetime(_first(fields, _PASS_UNTIL))
+    except CobotDataError as exc:
+        raise CobotDataError(f"drop-in pass {cobot_id}: {exc.message}") from None
+    if day is None and valid_from is None:
+        raise CobotDataError(f"drop-in pass {cobot_id} names no day")
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise CobotDataError(f"drop-in pass {cobot_id} ends before it starts")
+    status = str(fields.get("status") or fields.get("state") or "").strip().lower()
+    canceled = status in _PASS_CANCELED_STATES or bool(_first(fields, ("canceledAt", "canceled_at", "cancelledAt")))
+    return DropInPassRecord(
+        cobot_id=cobot_id,
+        name=_text(_first(fields, ("name", "fullName", "full_name")) or _first(person, ("name", "fullName")), 200),
+        email=_text(_first(fields, ("email",)) or _first(person, ("email",)), 254).strip(),
+        day=day,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        canceled=canceled,
+        raw=data,
+    )

@@ -34,12 +34,14 @@ SCOPES = (
     "read", "read_user", "read_memberships", "read_plans", "read_check_ins", "checkin", "checkin_tokens",
     "read_time_passes", "read_bookings", "read_resources", "read_custom_fields", "write_custom_fields",
     "read_subscriptions", "write_subscriptions", "navigation", "write_memberships", "write_check_ins",
+    "read_drop_in_passes",
 )  # fmt: skip
 WEBHOOK_EVENTS = frozenset({
     "confirmed_membership", "canceled_membership", "uncanceled_membership", "reactivated_membership",
     "membership_cancellation_date_reached", "changed_membership_plan", "membership_plan_change_date_reached",
     "deleted_membership", "membership_added_time_passes", "membership_removed_time_passes",
     "created_booking", "updated_booking", "deleted_booking", "created_checkin_token", "deleted_checkin_token",
+    "created_drop_in_pass",
 })  # fmt: skip
 # Named only in a third-party transcription of Cobot's webhook page (cobot-api.md): offered here, so that
 # connecting subscribes to them; a test drops them from `webhook_events` to play a Cobot that refuses them.
@@ -94,6 +96,7 @@ class Space:
     navigation_links: dict[str, dict] = field(default_factory=dict)
     custom_fields: dict[str, dict[str, str]] = field(default_factory=dict)  # membership id → label → value
     custom_field_ids: dict[str, str] = field(default_factory=dict)  # label → id
+    drop_in_passes: dict[str, dict] = field(default_factory=dict)  # id → API 2 resource (shape guessed)
 
 
 class _Reject(Exception):
@@ -496,6 +499,40 @@ class CobotFake(FakeServer):
             space = self.spaces[subdomain]
             return [self._render_check_in(space, c) for c in space.check_ins]
 
+    # --- drop-in (day) passes (API 2; every shape here is guessed, cobot-api.md) ------------------
+    def add_drop_in_pass(
+        self,
+        subdomain: str,
+        *,
+        day: date | str | None,
+        name: str = "Vera Visitor",
+        email: str = "vera@example.org",
+        pass_id: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> dict:
+        attributes = {
+            "name": name,
+            "email": email,
+            "date": day.isoformat() if isinstance(day, date) else day,
+            "validFrom": valid_from.isoformat() if valid_from else None,
+            "validUntil": valid_until.isoformat() if valid_until else None,
+            "status": "paid",
+        }
+        return self.put_drop_in_pass(
+            subdomain, {"id": pass_id or _new_id(), "type": "dropInPasses", "attributes": attributes}
+        )
+
+    def put_drop_in_pass(self, subdomain: str, resource: dict) -> dict:
+        """Store a pass resource as given (also a malformed one, to play a Cobot whose shape differs)."""
+        with self.lock:
+            self.spaces[subdomain].drop_in_passes[str(resource.get("id"))] = resource
+            return _copy(resource)
+
+    def remove_drop_in_pass(self, subdomain: str, pass_id: str) -> None:
+        with self.lock:
+            self.spaces[subdomain].drop_in_passes.pop(pass_id, None)
+
     # --- webhooks ------------------------------------------------------------------------------
     def deliver(
         self, subdomain: str, event: str, payload_or_url: str | dict, *, timeout: float = 10.0
@@ -559,6 +596,8 @@ class CobotFake(FakeServer):
         space("GET", "/custom_fields", self._all_custom_fields, "read_custom_fields")
 
         api("POST", r"/api2/check_ins", self._api2_check_in, scope="write_check_ins")
+        passes = r"/api2/spaces/(?P<space_id>[^/]+)/drop_in_passes"
+        api("GET", passes, self._api2_drop_in_passes, scope="read_drop_in_passes")
 
     def _public(self, method: str, pattern: str, handler: Callable[[_Call], Response]) -> None:
         def serve(request: RecordedRequest, match: re.Match) -> Response:
@@ -940,6 +979,13 @@ class CobotFake(FakeServer):
         return Response(204)
 
     # --- API 2 ---------------------------------------------------------------------------------
+    def _api2_drop_in_passes(self, call: _Call) -> Response:
+        space = next((s for s in self.spaces.values() if s.id == call["space_id"]), None)
+        if space is None:
+            return _api2_error(404, "Space not found.")  # guessed
+        self._require_access(call.token, space)
+        return _json(200, {"data": [_copy(p) for p in space.drop_in_passes.values()]})
+
     def _api2_check_in(self, call: _Call) -> Response:
         try:
             data = call.params()["data"]

@@ -23,9 +23,9 @@ from spaces.tasks import space_sync_task, spaces_sync_all
 from tests.fakes.base import Response
 from tests.spaces.conftest import webhook_post
 
-# plans, memberships, check-in tokens, bookings, work sessions; since the space's time zone is kept
-# current (space details) and deactivated webhook subscriptions are repaired (subscriptions list): 7.
-FIXED_CALLS = 7
+# plans, memberships, check-in tokens, bookings, work sessions, drop-in passes; since the space's time zone is
+# kept current (space details) and deactivated webhook subscriptions are repaired (subscriptions list): 8.
+FIXED_CALLS = 8
 
 
 @pytest.fixture

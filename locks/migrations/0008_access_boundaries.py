@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('locks', '0005_vendor_deliveries_event_kinds_polling'),
+        ('locks', '0007_reader_answer_seconds'),
         ('spaces', '0007_inbound_delivery_cobot_only'),
     ]
 

@@ -1,0 +1,1 @@
+"""KISI: members by group (role assignments), signed unlock webhooks, remote unlock."""
