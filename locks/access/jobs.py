@@ -6,8 +6,10 @@ supersedes the older waiting jobs it covered; finished jobs are pruned."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -67,18 +69,22 @@ def _reason_join(current: str, new: str) -> str:
 # Another sync of the space holds it (PostgreSQL): try again after this long, spread a little. Short: the
 # running sync takes the members queued meanwhile when it finishes, so this is rarely needed at all.
 SYNC_BUSY_DELAY_SECONDS = (2, 5)
-# A burst: one job takes up to this many members queued for its space at once (one run's chunk), and
-# goes on taking those queued while it ran for at most this many more rounds.
-TAKE_AT_ONCE = 500
+# A burst: one job takes up to this many members queued for its space at once, and goes on taking those
+# queued while it ran for at most this many more rounds, while it has run for less than a third of the task
+# timeout (Q_TIMEOUT): a rate-limited vendor (KISI: 5 requests/s) makes each member's turn take a while.
+TAKE_AT_ONCE = 100
 TAKE_ROUNDS_MAX = 20
 
 
 def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
     """Run the job together with every member's job queued for the space (a burst drains in a few runs
     instead of one deferred job per member), then those queued while it ran."""
+    started = time.monotonic()
     outcome = _sync_round(job, taken=_queued_jobs_take(job), with_job=True)
     _waiting_jobs_supersede(job)
     for _ in range(TAKE_ROUNDS_MAX):
+        if time.monotonic() - started > settings.Q_CLUSTER["timeout"] / 3:
+            break  # the rest stay queued for their own jobs
         taken = _queued_jobs_take(job)
         if not taken:
             break
