@@ -239,7 +239,7 @@ def measure_booking(cobot, smartlock, other_plan_id: str) -> dict:
     booking = cobot.add_booking(SUBDOMAIN, from_=start, to=end, membership_id=member["id"], resource="Meeting Room")
     cobot.deliver(SUBDOMAIN, "created_booking", cobot.booking_url(SUBDOMAIN, booking["id"]))
     granted = wait_until(lambda: smartlock.user_by_email("booker@bench.example"), timeout=60, step=0.01)
-    revoked = wait_until(lambda: not smartlock.user_by_email("booker@bench.example"), timeout=60, step=0.01)
+    revoked = granted and wait_until(lambda: not smartlock.user_by_email("booker@bench.example"), timeout=60, step=0.01)
     nan = float("nan")
     return {
         "grant": (granted - start.timestamp()) if granted else nan,
@@ -300,7 +300,8 @@ def broker_run(broker: str, args) -> dict:
         idle_cpu = (process_tree_cpu_seconds(worker.pid) - before) / 10
         result = {"broker": broker, "database": database, "idle_cpu": idle_cpu}
         latencies = measure_latency(cobot, smartlock, full_time["id"], args.deliveries)
-        result.update(p50=statistics.median(latencies), p95=percentile(latencies, 0.95))
+        reached = [seconds for seconds in latencies if seconds == seconds]  # NaN: not within 30 s
+        result.update(p50=statistics.median(reached), p95=percentile(reached, 0.95), lost=len(latencies) - len(reached))
         result["retry"] = measure_retry(cobot, smartlock, full_time["id"])
         result["booking"] = measure_booking(cobot, smartlock, part_time["id"])
         result["burst"] = measure_burst(cobot, smartlock, full_time["id"], args.burst)
@@ -320,7 +321,8 @@ def report(results: list[dict]) -> int:
         b, retry, booking = r["burst"], r["retry"], r["booking"]
         target = TARGETS[r["broker"]]
         print(f"== broker: {r['broker']} (database: {r['database']})")
-        print(f"  webhook → SmartLock     p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s   (target p95 ≤ {target['p95']} s)")
+        print(f"  webhook → SmartLock     p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, {r['lost']} not within 30 s"
+              f"   (target p95 ≤ {target['p95']} s)")
         print(f"  worker idle CPU         {r['idle_cpu'] * 100:.1f}% of a core         (target < 2%)")
         print(f"  retry after due time    {retry['lateness']:.2f} s late at most ({retry['retries']} retries,"
               f" {retry['total']:.1f} s in all)   (target ≤ 5 s)")
@@ -330,7 +332,7 @@ def report(results: list[dict]) -> int:
               f" {b['non_200']} not 200   (target ≥ 300/s, p99 ≤ 50 ms on PostgreSQL + Redis)")
         print(f"  burst → SmartLock       {b['members_per_s']:.1f} members/s ({b['at_vendor']} at the vendor)"
               f"   (target ≥ 20/s)")
-        failures += b["non_200"]
+        failures += b["non_200"] + r["lost"]
     return 1 if failures else 0
 
 
