@@ -16,8 +16,11 @@ class AccessBridgeConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from accessbridge.health import worker_start_record
+        from accessbridge.work_clock import work_clock_start
 
         post_spawn.connect(worker_start_record, dispatch_uid="accessbridge_worker_start")
+        # Retries and rows due at a set time are sent within seconds of their time, not on the minute.
+        post_spawn.connect(work_clock_start, dispatch_uid="accessbridge_work_clock")
 
 
 # Periodic jobs, kept in step with the code after each migrate. Apps add theirs to SCHEDULES.

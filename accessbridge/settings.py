@@ -237,7 +237,9 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "catch_up": False,
     "ack_failures": True,
-    "poll": 1,
+    # ORM broker: how often an idle worker asks the database for tasks (seconds). One cheap query per
+    # look; 0.2 s keeps a webhook's way to the door well under half a second (issue #10).
+    "poll": float(env_str("Q_POLL", "0.2")),
     "label": "Tasks",
 }
 if REDIS_URL:
@@ -251,6 +253,8 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 WORK_MAX_ATTEMPTS = env_int("WORK_MAX_ATTEMPTS", 8)
 WORK_BACKOFF_BASE_SECONDS = env_int("WORK_BACKOFF_BASE_SECONDS", 30)
 WORK_BACKOFF_MAX_SECONDS = env_int("WORK_BACKOFF_MAX_SECONDS", 3600)
+# Each worker's due-work clock (accessbridge.work_clock) looks for rows that came due this often; 0: off.
+WORK_DUE_POLL_SECONDS = float(env_str("WORK_DUE_POLL_SECONDS", "2"))
 
 # Lock vendors' hosts entered by space admins must resolve to public addresses (The Keys gateways: no
 # loopback/link-local/metadata). Local runs allow them, so stand-ins and a LAN lab work.

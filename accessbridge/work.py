@@ -5,13 +5,19 @@ then `done`, `ignored`, `waiting` (an admin must act: credentials rejected, reco
 or back to `pending` with a later `next_attempt_at` after a transient error (exponential backoff
 with jitter, at least what Retry-After asked), and `failed` once the attempts reach the cap.
 django-q2 only carries "run row X now" messages; the retry state is ours, so it survives restarts
-and shows on the dashboard. A schedule (`work_dispatch_due`) picks up due and stuck rows.
+and shows on the dashboard. A row put off to later (a retry, a deferral, a row due at a set time) is sent
+when it comes due by each worker's due-work clock (accessbridge.work_clock, `work_due_send`); the minute
+schedule (`work_dispatch_due`) is the safety net for anything missed and frees stuck rows.
+
+A row enqueued as a follow-up (`follow_up=True`) while a worker runs another row is run by that worker
+right after it, in the same task: a webhook's member reaches the vendor without a second broker hop.
 """
 
 import logging
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
@@ -76,8 +82,8 @@ class RetryableWork(models.Model):
             raise NotImplementedError(f"no performer registered for {self._meta.label}")
         return performer(self)
 
-    def enqueue(self) -> None:
-        work_enqueue(self)
+    def enqueue(self, *, follow_up: bool = False) -> None:
+        work_enqueue(self, follow_up=follow_up)
 
 
 def work_performer_register(model: type[RetryableWork], performer: Callable[..., str | None]) -> None:
@@ -104,10 +110,28 @@ def retryable_models() -> list[type[RetryableWork]]:
     return [m for m in apps.get_models() if issubclass(m, RetryableWork)]
 
 
-def work_enqueue(item: RetryableWork) -> None:
-    """Ask a worker to run this row once the current transaction commits."""
+# Rows enqueued as follow-ups by the row a worker is running (None outside work_execute); at most
+# FOLLOW_UPS_MAX run in the same task, the rest go through the broker as usual.
+_follow_ups: ContextVar[list[tuple[str, object]] | None] = ContextVar("work_follow_ups", default=None)
+FOLLOW_UPS_MAX = 20
+
+
+def work_enqueue(item: RetryableWork, *, follow_up: bool = False) -> None:
+    """Ask a worker to run this row once the current transaction commits.
+
+    follow_up: when a worker is running another row, run this one right after it in the same task
+    (small work that continues the current row's, like one member's access after their mirror row).
+    """
     label, pk = item._meta.label, item.pk
-    transaction.on_commit(lambda: _send(label, pk))
+    transaction.on_commit(lambda: _send_or_follow(label, pk, follow_up))
+
+
+def _send_or_follow(label: str, pk, follow_up: bool) -> None:
+    queued = _follow_ups.get()
+    if follow_up and queued is not None and len(queued) < FOLLOW_UPS_MAX:
+        queued.append((label, pk))
+        return
+    _send(label, pk)
 
 
 def _send(label: str, pk: int) -> None:
@@ -125,13 +149,33 @@ def _claim(model: type[RetryableWork], pk) -> bool:
 
 
 def work_execute(model_label: str, pk) -> str:
-    """Run one row if it is due and nobody else is running it. Returns the row's new status."""
+    """Run one row if it is due and nobody else is running it, then its follow-ups. Returns the row's
+    new status."""
     model = apps.get_model(model_label)
     if not _claim(model, pk):
         return "skipped"
     item = model.objects.get(pk=pk)
+    queued: list[tuple[str, object]] = []
+    token = _follow_ups.set(queued)
     try:
-        result = item.perform()
+        try:
+            result = item.perform()
+        except Exception as exc:
+            work_settle(item, error=exc)
+        else:
+            work_settle(item, result=result)
+    finally:
+        _follow_ups.reset(token)
+    for label, follow_pk in queued:
+        work_execute(label, follow_pk)
+    return item.status
+
+
+def work_settle(item: RetryableWork, *, error: Exception | None = None, result: str | None = None) -> None:
+    """Record a claimed row's outcome: `error` raised by its work (classified for retries), or `result`."""
+    try:
+        if error is not None:
+            raise error
     except WorkDeferred as exc:
         _defer(item, str(exc), exc.seconds)
     except WorkWaiting as exc:
@@ -147,11 +191,10 @@ def work_execute(model_label: str, pk) -> str:
             _finish(item, WorkStatus.FAILED, error=str(exc))
     except Exception as exc:
         # Our own bug or an unexpected answer: keep it visible and retry, it may be a race.
-        logger.exception("work %s#%s crashed", model_label, pk)
+        logger.exception("work %s#%s crashed", item._meta.label, item.pk)
         _retry_later(item, f"internal error: {exc.__class__.__name__}: {exc}", None)
     else:
         _finish(item, result or WorkStatus.DONE, error="")
-    return item.status
 
 
 def _retry_later(item: RetryableWork, error: str, retry_after: float | None) -> None:
@@ -213,6 +256,22 @@ def work_dispatch_due(limit: int = 500) -> int:
         )
         due = model.objects.filter(status=WorkStatus.PENDING, next_attempt_at__lte=now)
         for pk in due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]:
+            _send(model._meta.label, pk)
+            sent += 1
+    return sent
+
+
+def work_due_send(*, since: datetime, now: datetime | None = None) -> int:
+    """Send the rows that were put off to later and came due in (since, now]: retries, deferrals, rows due
+    at a set time. Rows enqueued for "now" were sent when written (their next_attempt_at is not after
+    their updated_at), so a queue backlog is never sent twice."""
+    now = now or timezone.now()
+    sent = 0
+    for model in retryable_models():
+        due = model.objects.filter(
+            status=WorkStatus.PENDING, next_attempt_at__gt=since, next_attempt_at__lte=now
+        ).filter(next_attempt_at__gt=F("updated_at"))
+        for pk in due.order_by("next_attempt_at").values_list("pk", flat=True):
             _send(model._meta.label, pk)
             sent += 1
     return sent

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from accessbridge.admin_tools import RetryableWorkAdmin, masked, pretty_json
 from locks import services
 from locks.models import (
+    AccessBoundary,
     AccessEvent,
     AccessRule,
     AccessSyncJob,
@@ -170,6 +171,14 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # the audit trail is history
+
+
+@admin.register(AccessBoundary)
+class AccessBoundaryAdmin(RetryableWorkAdmin):
+    list_display = ["__str__", "space", "membership", "status", "next_attempt_at", "reason"]
+    list_filter = ["status", "space"]
+    search_fields = ["reason", "membership__name", "space__subdomain"]
+    raw_id_fields = ["membership"]
 
 
 @admin.register(AccessSyncJob)

@@ -368,3 +368,20 @@ class AccessSyncJob(RetryableWork):
 
     def __str__(self):
         return f"access sync {self.membership or 'all members'} ({self.space})"
+
+
+class AccessBoundary(RetryableWork):
+    """An instant a member's access changes without any webhook: a booking's door opens (start − buffer) or
+    closes (end + buffer) at a vendor without time windows, a membership starts or ends at the space's local
+    midnight. Due at that instant (`next_attempt_at`), it queues the member's access sync
+    (locks.access.boundaries keeps the rows in step with bookings, memberships and rules)."""
+
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="access_boundaries")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="access_boundaries")
+    reason = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [models.Index(fields=["space", "status"], name="locks_boundary_lookup")]
+
+    def __str__(self):
+        return f"{self.reason} for {self.membership} at {self.next_attempt_at:%Y-%m-%d %H:%M}"

@@ -3,6 +3,7 @@
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from locks.access.boundaries import access_boundaries_update
 from locks.access.jobs import access_sync_enqueue
 from locks.audit import audit_admin_action
 from locks.models import AccessRule, AuditEntry
@@ -12,6 +13,8 @@ from spaces.signals import mirror_changed, space_admin_action, space_admin_added
 
 @receiver(mirror_changed, dispatch_uid="locks_access_after_mirror_change")
 def access_after_mirror_change(sender, *, space, membership_ids=(), reason="", full=False, **kwargs):
+    # Bookings and membership dates moved: the instants their access changes move with them.
+    access_boundaries_update(space=space, membership_ids=None if full else list(membership_ids or []))
     if full:
         # Reading every vendor's list of people is the daily job's (locks.tasks.access_sync_daily), not
         # every 15-minute mirror sync's.
@@ -25,6 +28,7 @@ def access_after_mirror_change(sender, *, space, membership_ids=(), reason="", f
 @receiver(post_save, sender=AccessRule, dispatch_uid="locks_access_after_rule_saved")
 def access_after_rule_saved(sender, instance, **kwargs):
     access_sync_enqueue(space=instance.space, reason="access rules changed")
+    access_boundaries_update(space=instance.space)
 
 
 @receiver(post_delete, sender=AccessRule, dispatch_uid="locks_access_after_rule_deleted")
@@ -32,12 +36,14 @@ def access_after_rule_deleted(sender, instance, origin=None, **kwargs):
     # Deleted along with its space or plan: the space is going, or the mirror reports the members.
     if isinstance(origin, AccessRule) or getattr(origin, "model", None) is AccessRule:
         access_sync_enqueue(space=instance.space, reason="access rule deleted")
+        access_boundaries_update(space=instance.space)
 
 
 @receiver(m2m_changed, sender=AccessRule.doors.through, dispatch_uid="locks_access_after_rule_doors")
 def access_after_rule_doors_changed(sender, instance, action, **kwargs):
     if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, AccessRule):
         access_sync_enqueue(space=instance.space, reason="access rules changed")
+        access_boundaries_update(space=instance.space)
 
 
 # The audit trail is the door side's; a role removed (at Cobot or by another admin) or added by a Cobot

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from locks.access.boundaries import access_boundaries_prune
 from locks.access.jobs import access_sync_all_spaces_enqueue, access_sync_jobs_prune
 from locks.models import LockConnection
 from locks.polling import connection_poll, connections_poll_due
@@ -23,6 +24,7 @@ def access_sync_due() -> int:
 def access_sync_daily() -> int:
     """Once a day: also compare with each vendor's own list of people (changes made at the vendor)."""
     access_sync_jobs_prune(before=timezone.now() - KEEP_FINISHED_SYNCS)
+    access_boundaries_prune(before=timezone.now() - KEEP_FINISHED_SYNCS)
     return access_sync_all_spaces_enqueue(reason="daily check with the vendors", refresh=True)
 
 

@@ -7,6 +7,7 @@ Lock vendors' events have their own rows on the door side (locks.checkins.vendor
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -15,6 +16,11 @@ from django.utils import timezone
 from accessbridge.webhooks import json_payload_check
 from accessbridge.work import WorkPermanentError, WorkStatus
 from spaces.models import InboundDelivery
+
+# A delivery is fetched again for its repeats at most once in this long: Cobot repeating one event 100
+# times costs two fetches, not one per repeat (its API allows ~60 requests/min per user). A repeat waits
+# for the rest of this from when its row was last due (a first repeat much later goes at once).
+REPEAT_SETTLE = timedelta(seconds=3)
 
 DeliveryHandler = Callable[..., str | None]
 _handlers: dict[str, DeliveryHandler] = {}
@@ -64,15 +70,23 @@ def delivery_store(
             times_received=F("times_received") + 1, received_at=now
         )
         if rearm:
-            # Only finished rows: a queued one will fetch fresh data anyway, and a running one notices
-            # the repeat (times_received grew) and fetches again (mirror.cobot_delivery_process).
-            InboundDelivery.objects.filter(
-                dedupe_key=dedupe_key, status__in=[WorkStatus.DONE, WorkStatus.FAILED]
-            ).update(status=WorkStatus.PENDING, attempts=0, next_attempt_at=now, finished_at=None)
+            _finished_rearm(dedupe_key=dedupe_key, now=now)
         delivery = InboundDelivery.objects.get(dedupe_key=dedupe_key)
-        if delivery.status == WorkStatus.PENDING:
+        if delivery.status == WorkStatus.PENDING and delivery.next_attempt_at <= now:
             delivery.enqueue()
         return delivery, False
     if delivery.status == WorkStatus.PENDING:
         delivery.enqueue()
     return delivery, True
+
+
+def _finished_rearm(*, dedupe_key: str, now) -> None:
+    """Put a finished row back in the queue for a repeat. Only finished rows: a queued one will fetch fresh
+    data anyway, and a running one notices the repeat (times_received grew) and comes back once more
+    (mirror.cobot_delivery_process). Not sooner than REPEAT_SETTLE after it was last due (a burst of
+    repeats settles into one more fetch); the due-work clock sends it then."""
+    last_due = InboundDelivery.objects.filter(dedupe_key=dedupe_key).values_list("next_attempt_at", flat=True).first()
+    due = max(now, last_due + REPEAT_SETTLE) if last_due else now
+    InboundDelivery.objects.filter(dedupe_key=dedupe_key, status__in=[WorkStatus.DONE, WorkStatus.FAILED]).update(
+        status=WorkStatus.PENDING, attempts=0, next_attempt_at=due, finished_at=None, updated_at=now
+    )

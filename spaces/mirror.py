@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accessbridge.http import ServiceError
-from accessbridge.work import WorkPermanentError, WorkStatus, WorkWaiting
+from accessbridge.work import WorkDeferred, WorkPermanentError, WorkStatus, WorkWaiting
 from spaces.admins import ADMIN_EVENTS, admin_event_process
 from spaces.cobot import client
 from spaces.cobot.records import (
@@ -31,6 +31,7 @@ from spaces.cobot.records import (
     record_id,
 )
 from spaces.drop_in_passes import DROP_IN_PASS_EVENTS, PassesUnreadable, drop_in_pass_event_process
+from spaces.inbound import REPEAT_SETTLE
 from spaces.localtime import space_today
 from spaces.models import Booking, CheckInToken, Membership, Plan, Space
 from spaces.signals import mirror_changed
@@ -389,9 +390,6 @@ EVENT_FEATURES = {
     **dict.fromkeys(ADMIN_EVENTS, "admins"),
     **dict.fromkeys(DROP_IN_PASS_EVENTS, "drop_in_passes"),
 }
-# A delivery received again while it runs is processed again, at most this often in one run; a repeat
-# landing after the last pass is left to the next full sync (every 15 minutes).
-MAX_PASSES_PER_DELIVERY = 3
 
 
 def cobot_delivery_process(*, delivery) -> str | None:
@@ -404,21 +402,11 @@ def cobot_delivery_process(*, delivery) -> str | None:
     handler = EVENT_HANDLERS.get(delivery.event)
     if handler is None:
         return WorkStatus.IGNORED
-    membership_ids: set[int] = set()
-    seen = delivery.times_received
-    for _ in range(MAX_PASSES_PER_DELIVERY):
-        failure = None
-        try:
-            membership_ids.update(handler(space=space, payload=delivery.payload))
-        except PassesUnreadable as exc:  # the readable part is applied: its members still get synced
-            membership_ids.update(exc.membership_ids)
-            failure = exc
-        # Cobot sent the same delivery again while we worked: our fetch may predate the change it
-        # announces (delivery_store does not re-arm a running row), so fetch once more.
-        received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
-        if received is None or received <= seen:
-            break
-        seen = received
+    failure = None
+    try:
+        membership_ids = set(handler(space=space, payload=delivery.payload))
+    except PassesUnreadable as exc:  # the readable part is applied: its members still get synced
+        membership_ids, failure = set(exc.membership_ids), exc
     transaction.on_commit(
         partial(
             mirror_changed.send,
@@ -430,5 +418,10 @@ def cobot_delivery_process(*, delivery) -> str | None:
         )
     )
     if failure is not None:
-        raise failure
+        raise failure  # its retry fetches again, which covers any repeat as well
+    received = type(delivery).objects.filter(pk=delivery.pk).values_list("times_received", flat=True).first()
+    if received is not None and received > delivery.times_received:
+        # Cobot sent the same delivery again while we worked: our fetch may predate the change it announces
+        # (delivery_store does not re-arm a running row). Once more, after its repeats have settled.
+        raise WorkDeferred("received again while processing: fetching once more", seconds=REPEAT_SETTLE.total_seconds())
     return None

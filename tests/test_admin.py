@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from locks.models import (
+    AccessBoundary,
     AccessEvent,
     AccessRule,
     AccessSyncJob,
@@ -61,6 +62,7 @@ def one_of_each(space_a, alice):
     Reader.objects.create(space=space_a, door=door, name="Reader", api_key_prefix="abc", api_key_hash="x")
     AuditEntry.objects.create(space=space_a, action="person_created", membership=member)
     AccessSyncJob.objects.create(space=space_a, membership=member, reason="test")
+    AccessBoundary.objects.create(space=space_a, membership=member, reason="booking starts", next_attempt_at=now)
     VendorDelivery.objects.create(connection=connection, event_key="e1", kind="unlock", payload={"event_id": "e1"})
 
 

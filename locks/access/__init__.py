@@ -1,6 +1,8 @@
 """The access engine: desired access (mirror + rules + now) minus actual access (our rows) = operations.
 
 One job per module, stacked one way (each imports only those after it):
+- `boundaries`: the instants access changes with no webhook (a booking's edges at a vendor without time
+  windows, a membership's first and last day), one due row each, which queues the member's sync then.
 - `jobs`: the queue of access syncs (enqueue, perform with retries, supersede, prune).
 - `run`: one sync run of a space: locking, chunks, reading the vendors' people, error policy, the
   report. `run.access_sync` is the one entry point.
@@ -17,7 +19,7 @@ What a vendor can do decides what "access" means there (capabilities, never vend
   least one of the connection's doors right now; pausing and the end of a booking remove the person.
 - door groups: the person (if the vendor has people) stays while the member is current; doors are
   granted and revoked one by one, with the booking window when the vendor takes time windows, else
-  at the window's start and end (the schedule runs the engine every few minutes).
+  at the window's start and end (an AccessBoundary row due at each edge, see `boundaries`).
 - neither (remote open only, The Keys): nothing to apply; `member_may_open` decides at open time.
 
 Dates: Cobot's dates (canceled_to, starts_at) are days at the space, compared with the space's own

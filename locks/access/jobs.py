@@ -1,17 +1,28 @@
 """The queue of access syncs: one AccessSyncJob row per pending sync (a member's, or every member's), run by
 a worker with the shared retries (accessbridge.work). Changes that arrive while a job waits to start join it;
-a finished run supersedes the older waiting jobs it covered; finished jobs are pruned."""
+a running job takes the other members queued for its space (a burst drains in a few runs); a finished run
+supersedes the older waiting jobs it covered; finished jobs are pruned."""
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from accessbridge.work import WorkDeferred, WorkPermanentError, WorkStatus, WorkWaiting, work_retry
-from locks.access.run import SyncInProgress, access_sync
+from accessbridge.work import (
+    WorkDeferred,
+    WorkPermanentError,
+    WorkStatus,
+    WorkWaiting,
+    work_retry,
+    work_settle,
+)
+from locks.access.run import SyncInProgress, SyncReport, access_sync
 from locks.models import AccessSyncJob, LockConnection
 from spaces.models import Membership, Space
 
@@ -38,7 +49,9 @@ def access_sync_enqueue(
         job = AccessSyncJob.objects.create(
             space=space, membership=membership, reason=reason[:300], refresh=refresh
         )
-        job.enqueue()
+        # One member's sync queued while a worker processes their Cobot delivery runs right after it, in
+        # the same task: the webhook reaches the door without a second trip through the broker.
+        job.enqueue(follow_up=membership is not None)
     return job
 
 
@@ -53,31 +66,102 @@ def _reason_join(current: str, new: str) -> str:
     return ", ".join(parts)[:300]
 
 
-# Another sync of the space holds it (PostgreSQL): try again after this long, spread a little.
-SYNC_BUSY_DELAY_SECONDS = (20, 40)
+# Another sync of the space holds it (PostgreSQL): try again after this long, spread a little. Short: the
+# running sync takes the members queued meanwhile when it finishes, so this is rarely needed at all.
+SYNC_BUSY_DELAY_SECONDS = (2, 5)
+# A burst: one job takes up to this many members queued for its space at once, and goes on taking those
+# queued while it ran for at most this many more rounds, while it has run for less than a third of the task
+# timeout (Q_TIMEOUT): a rate-limited vendor (KISI: 5 requests/s) makes each member's turn take a while.
+TAKE_AT_ONCE = 100
+TAKE_ROUNDS_MAX = 20
 
 
 def access_sync_job_perform(*, job: AccessSyncJob) -> str | None:
+    """Run the job together with every member's job queued for the space (a burst drains in a few runs
+    instead of one deferred job per member), then those queued while it ran."""
+    started = time.monotonic()
+    outcome = _sync_round(job, taken=_queued_jobs_take(job), with_job=True)
+    _waiting_jobs_supersede(job)
+    for _ in range(TAKE_ROUNDS_MAX):
+        if time.monotonic() - started > settings.Q_CLUSTER["timeout"] / 3:
+            break  # the rest stay queued for their own jobs
+        taken = _queued_jobs_take(job)
+        if not taken:
+            break
+        try:
+            _sync_round(job, taken=taken, with_job=False)
+        except WorkDeferred:
+            break  # another sync holds the space now; it takes them when it finishes
+    if outcome is not None:
+        raise outcome
+    return None
+
+
+def _sync_round(job: AccessSyncJob, *, taken: list[AccessSyncJob], with_job: bool) -> Exception | None:
+    """One access sync of the job's member (if `with_job`) and the taken jobs' members; settles the taken
+    jobs and returns what the job itself must raise (None: done)."""
+    if with_job and job.membership_id is None:
+        membership_ids = None  # every member: covers the taken ones too
+    else:
+        membership_ids = {t.membership_id for t in taken} | ({job.membership_id} if with_job else set())
     try:
         report = access_sync(
             space=job.space,
-            membership_ids=[job.membership_id] if job.membership_id else None,
-            refresh=job.refresh,
+            membership_ids=membership_ids,
+            refresh=job.refresh and with_job,
             actor_label=f"sync: {job.reason}"[:100],
         )
     except SyncInProgress:
-        _access_sync_job_defer(job)
+        _taken_release(taken)
+        if with_job:
+            _access_sync_job_defer(job)
+        raise WorkDeferred("another access sync of this space is running", seconds=0) from None
+    for other in taken:
+        work_settle(other, error=_outcome(report, membership_id=other.membership_id))
+        AccessSyncJob.objects.filter(pk=other.pk).update(result={**report.summary(), "taken_by": job.pk})
+    if not with_job:
+        return None
     AccessSyncJob.objects.filter(pk=job.pk).update(result=report.summary())
-    _waiting_jobs_supersede(job)
+    return _outcome(report, membership_id=job.membership_id)
+
+
+def _outcome(report: SyncReport, *, membership_id: int | None) -> Exception | None:
+    """What a job for this member (None: every member) raises after the run: retry, wait, fail, or None."""
     if report.waiting:
-        raise WorkWaiting("; ".join(report.waiting))
+        return WorkWaiting("; ".join(report.waiting))
     if report.transient is not None:
-        raise report.transient
-    if report.errors or (report.failed and job.membership_id):
-        raise WorkPermanentError(
-            "; ".join(report.errors + [f"{op.describe()}: {e}" for op, e in report.failed])
-        )
+        return report.transient
+    failed = [
+        f"{op.describe()}: {e}" for op, e in report.failed if membership_id and op.membership.pk == membership_id
+    ]
+    if report.errors or failed:
+        return WorkPermanentError("; ".join(report.errors + failed))
     return None
+
+
+def _queued_jobs_take(job: AccessSyncJob) -> list[AccessSyncJob]:
+    """Claim the space's other single-member jobs waiting to start (not those in backoff: they keep their
+    time), as work_execute would claim each: running, one attempt more, marked as taken by this job."""
+    now = timezone.now()
+    queued = (
+        AccessSyncJob.objects.filter(space_id=job.space_id, status=WorkStatus.PENDING, membership__isnull=False)
+        .filter(Q(next_attempt_at__lte=now) | Q(attempts=0))
+        .exclude(pk=job.pk)
+    )
+    pks = list(queued.order_by("pk").values_list("pk", flat=True)[:TAKE_AT_ONCE])
+    if not pks:
+        return []
+    AccessSyncJob.objects.filter(pk__in=pks, status=WorkStatus.PENDING).update(
+        status=WorkStatus.RUNNING, attempts=F("attempts") + 1, result={"taken_by": job.pk}, updated_at=now
+    )
+    return list(AccessSyncJob.objects.filter(pk__in=pks, status=WorkStatus.RUNNING, result__taken_by=job.pk))
+
+
+def _taken_release(taken: list[AccessSyncJob]) -> None:
+    """Back to waiting to start, untouched: this round did not run."""
+    AccessSyncJob.objects.filter(pk__in=[t.pk for t in taken], status=WorkStatus.RUNNING).update(
+        status=WorkStatus.PENDING, attempts=F("attempts") - 1, result={}, updated_at=timezone.now()
+    )
 
 
 def _access_sync_job_defer(job: AccessSyncJob):

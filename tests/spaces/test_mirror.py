@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from accessbridge.http import ServiceError
-from accessbridge.work import work_run_due
+from accessbridge.work import WorkDeferred, work_run_due
+from spaces.inbound import REPEAT_SETTLE
 from spaces.models import Booking, CheckInToken, InboundDelivery, Membership, Plan, Space
 from tests.fakes.base import Response
 from tests.spaces.conftest import ADMIN_TOKEN, BOOKING_ID, MEMBER_ID, PLAN_ID, cobot_payload, webhook_post
@@ -25,6 +26,13 @@ def deliver(client, connected, harbour, django_capture_on_commit_callbacks):
         return InboundDelivery.objects.filter(event=event).order_by("-pk").first()
 
     return deliver
+
+
+def run_once_due(delivery) -> InboundDelivery:
+    """Run the delivery as the due-work clock would once its time comes."""
+    InboundDelivery.objects.filter(pk=delivery.pk).update(status="pending", next_attempt_at=timezone.now())
+    work_run_due()
+    return InboundDelivery.objects.get(pk=delivery.pk)
 
 
 def test_a_confirmed_membership_is_mirrored(deliver, ada, signals_received, connected):
@@ -59,11 +67,17 @@ def test_a_cancellation_keeps_access_until_canceled_to_then_ends(deliver, ada, h
     assert Membership.objects.get(cobot_id=MEMBER_ID).status == "ended"
 
 
-def test_a_repeated_delivery_is_processed_again_and_changes_nothing(deliver, ada, signals_received):
+def test_a_repeated_delivery_is_processed_again_and_changes_nothing(
+    deliver, ada, signals_received, django_capture_on_commit_callbacks
+):
     deliver("confirmed_membership")
     before = Membership.objects.get(cobot_id=MEMBER_ID)
     delivery = deliver("confirmed_membership")
-    assert delivery.status == "done" and delivery.times_received == 2
+    # A repeat right after the first run waits for its repeats to settle (REPEAT_SETTLE), then runs.
+    assert (delivery.status, delivery.times_received) == ("pending", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = run_once_due(delivery)
+    assert delivery.status == "done"
     after = Membership.objects.get(cobot_id=MEMBER_ID)
     assert after.updated_at == before.updated_at
     assert Membership.objects.count() == 1 and len(signals_received) == 2
@@ -255,10 +269,48 @@ def test_a_delivery_received_again_while_it_runs_is_processed_again(client, deli
     repeated = InboundDelivery.objects.get(pk=delivery.pk)
     assert (repeated.status, repeated.times_received) == ("running", 2)  # not re-armed: it is running
 
-    assert running.perform() is None
+    with pytest.raises(WorkDeferred):  # it notices the repeat: once more, after the repeats settle
+        running.perform()
+    assert Membership.objects.get(cobot_id=MEMBER_ID).status == "confirmed"  # its fetch was too early
+    run_once_due(running)
     membership = Membership.objects.get(cobot_id=MEMBER_ID)
     assert (membership.status, membership.canceled_to) == ("canceled", last_day)
     assert harbour.calls("GET", f"/spaces/harbour/api/memberships/{MEMBER_ID}") == 3  # confirmed + two passes
+
+
+def test_a_hundred_repeats_of_a_delivery_cost_at_most_two_fetches(client, deliver, ada, harbour, connected):
+    payload = cobot_payload("confirmed_membership__basic", harbour)
+    fetches = lambda: harbour.calls("GET", f"/spaces/harbour/api/memberships/{MEMBER_ID}")  # noqa: E731
+    assert webhook_post(client, connected, "confirmed_membership", payload).status_code == 200
+    delivery = InboundDelivery.objects.get(event="confirmed_membership")
+    InboundDelivery.objects.filter(pk=delivery.pk).update(status="running")  # a worker claimed it…
+    running = InboundDelivery.objects.get(pk=delivery.pk)
+    for _ in range(40):  # …and Cobot repeats it while the first fetch runs
+        assert webhook_post(client, connected, "confirmed_membership", payload).status_code == 200
+    with pytest.raises(WorkDeferred):
+        running.perform()
+    InboundDelivery.objects.filter(pk=delivery.pk).update(  # deferred, as work_execute does
+        status="pending", next_attempt_at=timezone.now() + REPEAT_SETTLE
+    )
+    for _ in range(59):  # more repeats while it waits: absorbed, nothing is fetched for them
+        assert webhook_post(client, connected, "confirmed_membership", payload).status_code == 200
+        work_run_due()
+    assert fetches() == 1
+    run_once_due(delivery)
+    assert fetches() == 2
+    assert InboundDelivery.objects.get(pk=delivery.pk).times_received == 100
+
+
+def test_repeats_after_it_finished_settle_into_one_more_fetch(client, deliver, ada, harbour, connected):
+    delivery = deliver("confirmed_membership")
+    payload = cobot_payload("confirmed_membership__basic", harbour)
+    for _ in range(99):
+        assert webhook_post(client, connected, "confirmed_membership", payload).status_code == 200
+        work_run_due()  # a worker ready all along: not due yet
+    assert harbour.calls("GET", f"/spaces/harbour/api/memberships/{MEMBER_ID}") == 1
+    delivery = run_once_due(delivery)
+    assert delivery.status == "done" and delivery.times_received == 100
+    assert harbour.calls("GET", f"/spaces/harbour/api/memberships/{MEMBER_ID}") == 2
 
 
 # --- dates are the space's local days --------------------------------------------------------------------
