@@ -35,16 +35,23 @@ def _work_clock_loop() -> None:
     since = timezone.now() - timedelta(seconds=60)
     stop = threading.Event()
     while not stop.wait(interval):
-        close_old_connections()  # a database restart or a dropped connection heals on the next look
         since = work_clock_tick(since=since)
 
 
 def work_clock_tick(*, since):
-    """One look: send what came due in (since, now]; return where the next look starts."""
+    """One look: send what came due in (since, now]; return where the next look starts.
+
+    Never raises: the clock is a thread of its own, and one failed look must not stop the next ones (the
+    minute dispatcher would otherwise be all that is left, silently).
+    """
     now = timezone.now()
     try:
+        close_old_connections()  # a database restart or a dropped connection heals on the next look
         work_due_send(since=since, now=now)
     except DatabaseError as exc:
         logger.warning("due-work clock: %s (trying again)", exc)
         return since  # look at the same stretch again next time
+    except Exception:
+        logger.exception("due-work clock: a look failed (trying again)")
+        return since
     return now

@@ -64,7 +64,8 @@ def test_the_latest_start_of_any_host_counts(client, db):
     assert health(client)["worker"] == "starting"
 
 
-def test_a_worker_process_records_its_start_when_it_spawns(client, db):
+def test_a_worker_process_records_its_start_when_it_spawns(client, db, settings):
+    settings.WORK_DUE_POLL_SECONDS = 0  # no due-work clock thread left running in the test process
     worker_started(ago=timedelta(hours=1), host="other-host")
     worker_started(ago=timedelta(days=3), host="container-of-last-week")
     post_spawn.send(sender="django_q", proc_name="Worker-1")

@@ -73,6 +73,12 @@ def test_a_transient_failure_comes_back_at_its_backoff_time(space_a, sent, monke
     assert work_due_send(since=row.next_attempt_at - timedelta(seconds=2), now=row.next_attempt_at) == 1
 
 
+def test_a_look_that_fails_otherwise_does_not_stop_the_clock(monkeypatch):
+    monkeypatch.setattr(work_clock, "close_old_connections", mock.Mock(side_effect=RuntimeError("no database")))
+    since = timezone.now() - timedelta(seconds=2)
+    assert work_clock.work_clock_tick(since=since) == since
+
+
 def test_the_clock_looks_at_the_same_stretch_again_after_a_database_error(monkeypatch):
     from django.db import OperationalError
 

@@ -1,7 +1,8 @@
 """Access boundaries: the instants a member's access changes with no webhook to say so, one due row each.
 
 A vendor without time windows (SmartLock) opens a booked room only if we grant at `start − buffer` and
-revoke at `end + buffer`; a membership starting (starts_at) or ending (the day after canceled_to) changes
+revoke at `end + buffer` (and a drop-in pass's doors at the start and end of its window, from
+`day_pass_window`); a membership starting (starts_at) or ending (the day after canceled_to) changes
 access at the space's local midnight. Each such instant is an AccessBoundary row due then: the due-work
 clock (accessbridge.work_clock) picks it up within seconds, and it queues the member's access sync. The
 rows follow the mirror: `access_boundaries_update` after bookings, memberships or rules change creates the
@@ -17,30 +18,37 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from accessbridge.work import WorkStatus
-from locks.access.desired import SpaceRules, space_rules_load
+from locks.access.desired import SpaceRules, day_pass_window, space_rules_load
 from locks.access.jobs import access_sync_enqueue
 from locks.models import MAX_BUFFER_MINUTES, AccessBoundary
 from locks.vendors import adapter_class
 from locks.vendors.base import Capability
 from spaces.localtime import space_zone
-from spaces.models import Booking, Membership, Space
+from spaces.models import Booking, DropInPass, Membership, Space
 from spaces.selectors import CURRENT_STATUSES
 
 BOOKING_STARTS = "booking starts"
 BOOKING_ENDS = "booking ends"
 MEMBERSHIP_STARTS = "membership starts"
 MEMBERSHIP_ENDS = "membership ends"
+PASS_STARTS = "day pass starts"
+PASS_ENDS = "day pass ends"
 
 
 def member_boundaries(
     *, membership: Membership, space: Space, rules: SpaceRules, bookings: Iterable[Booking],
-    windowless_doors: set[int], now: datetime,
+    windowless_doors: set[int], now: datetime, passes: Iterable[DropInPass] = (),
 ) -> set[tuple[datetime, str]]:
-    """The member's coming instants (after `now`) where their access changes, with why."""
+    """The member's (or day visitor's) coming instants (after `now`) where their access changes, with why."""
     found: set[tuple[datetime, str]] = set()
     if membership.status not in CURRENT_STATUSES:
         return found
     zone = space_zone(space)
+    for drop_in_pass in passes:
+        for rule in rules.day_pass_rules:
+            if rule.door_ids & windowless_doors:
+                starts, ends = day_pass_window(drop_in_pass=drop_in_pass, rule=rule, zone=zone)
+                found |= {(starts, PASS_STARTS), (ends, PASS_ENDS)}
     if membership.starts_at:
         found.add((datetime.combine(membership.starts_at, time.min, tzinfo=zone), MEMBERSHIP_STARTS))
     if membership.canceled_to:
@@ -81,16 +89,23 @@ def access_boundaries_update(
     bookings = Booking.objects.filter(
         status=Booking.Status.ACTIVE, ends_at__gt=now - timedelta(minutes=MAX_BUFFER_MINUTES)
     )
-    members = list(members.prefetch_related(Prefetch("bookings", queryset=bookings, to_attr="edge_bookings")))
-    # The rules matter only for bookings: a webhook for a member without any (most) does not load them.
-    rules = space_rules_load(space=space) if any(m.edge_bookings for m in members) else SpaceRules([], {}, {})
+    passes = DropInPass.objects.filter(status=DropInPass.Status.ACTIVE, day__gte=now.date() - timedelta(days=1))
+    members = list(
+        members.prefetch_related(
+            Prefetch("bookings", queryset=bookings, to_attr="edge_bookings"),
+            Prefetch("drop_in_passes", queryset=passes, to_attr="edge_passes"),
+        )
+    )
+    # The rules matter only for bookings and passes: a webhook for a member without any (most) loads none.
+    timed = any(m.edge_bookings or m.edge_passes for m in members)
+    rules = space_rules_load(space=space) if timed else SpaceRules([], {}, {})
     windowless = _windowless_doors(rules)
     wanted = {
         (member.pk, at, reason)
         for member in members
         for at, reason in member_boundaries(
             membership=member, space=space, rules=rules, bookings=member.edge_bookings,
-            windowless_doors=windowless, now=now,
+            windowless_doors=windowless, now=now, passes=member.edge_passes,
         )
     }
     have = {(row.membership_id, row.next_attempt_at, row.reason): row.pk for row in existing}

@@ -4,8 +4,7 @@ and the space's access rules. Reads only; the same answer serves the sync run an
 Day visitors (Membership kind VISITOR, spaces.drop_in_passes) go through the same `access_desired`: their
 drop-in passes under the day-pass rules give door access with a window on the pass's day, like a booking
 (`day_pass_window` says when). Vendors with time windows get that window; the others get the door from its
-start to its end through the engine's runs: the scheduled access sync (every 15 minutes) until due work at
-each boundary replaces it, built from the same windows.
+start to its end through a due row at each boundary (locks.access.boundaries), built from the same windows.
 """
 
 from __future__ import annotations

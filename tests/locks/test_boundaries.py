@@ -125,3 +125,30 @@ def test_a_due_boundary_queues_the_members_sync(members, room_rule):
     assert work_execute("locks.AccessBoundary", boundary.pk) == WorkStatus.DONE  # due: START is past
     job = AccessSyncJob.objects.get()
     assert (job.membership, job.reason) == (ada, BOOKING_STARTS)
+
+
+def test_a_day_pass_at_a_vendor_without_windows_gets_a_row_at_each_edge_of_its_window(members, front_door):
+    from datetime import time
+
+    from locks.access.boundaries import PASS_ENDS, PASS_STARTS
+    from spaces.models import DropInPass, Membership
+
+    Space.objects.filter(pk=members.space.pk).update(time_zone="Europe/Berlin")
+    members.space.refresh_from_db()
+    rule_for(members.space, front_door, kind="day_pass", day_from=time(9, 0), day_until=time(17, 30))
+    vera = Membership.objects.create(
+        space=members.space, cobot_id="visitor:vera", kind=Membership.Kind.VISITOR, name="Vera",
+        email="vera@example.org", status=Membership.Status.CONFIRMED,
+    )  # fmt: skip
+    tomorrow = date(2026, 3, 3)
+    drop_in_pass = DropInPass.objects.create(space=members.space, cobot_id="p1", visitor=vera, day=tomorrow)
+    berlin = ZoneInfo("Europe/Berlin")
+
+    assert access_boundaries_update(space=members.space, membership_ids=[vera.pk], now=NOW) == (2, 0)
+    assert rows() == [
+        ("Vera", datetime(2026, 3, 3, 9, 0, tzinfo=berlin), PASS_STARTS),
+        ("Vera", datetime(2026, 3, 3, 17, 30, tzinfo=berlin), PASS_ENDS),
+    ]
+    DropInPass.objects.filter(pk=drop_in_pass.pk).update(status=DropInPass.Status.CANCELED)
+    assert access_boundaries_update(space=members.space, membership_ids=[vera.pk], now=NOW) == (0, 2)
+    assert rows() == []
