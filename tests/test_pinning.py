@@ -83,23 +83,35 @@ def refuse_127_0_0_1(host, address):
 
 
 # --- DNS rebinding --------------------------------------------------------------------------------
+def checked_server_and_rebound_listener() -> tuple[FakeServer, Listener]:
+    """A server on 127.0.0.2 and a listener on 127.0.0.1 at the same port (the OS picks the server's port,
+    which another process may hold on 127.0.0.1: then try another)."""
+    for _ in range(20):
+        checked = FakeServer()
+        checked.bind_host = "127.0.0.2"  # another loopback address, told apart from 127.0.0.1 by the check
+        checked.start()
+        try:
+            return checked, Listener("127.0.0.1", int(checked.url.rsplit(":", 1)[1]))
+        except OSError:
+            checked.stop()
+    pytest.fail("no port was free on both 127.0.0.1 and 127.0.0.2")
+
+
 def test_the_request_goes_to_the_checked_address_not_to_a_second_answer(dns):
-    checked = FakeServer()
-    checked.bind_host = "127.0.0.2"  # another loopback address, told apart from 127.0.0.1 by the check
-    with checked:
+    checked, rebound = checked_server_and_rebound_listener()
+    try:
         checked.route("GET", "/lockers", lambda request, match: Response(200, {"host": request.headers["host"]}))
         port = checked.url.rsplit(":", 1)[1]
-        rebound = Listener("127.0.0.1", int(port))
-        try:
-            dns.answer("gateway.rebind.test", first=["127.0.0.2"], then=["127.0.0.1"])
-            response = http_request(
-                "GET", f"http://gateway.rebind.test:{port}/lockers", service="Test", address_check=refuse_127_0_0_1
-            )
-            assert response.json() == {"host": f"gateway.rebind.test:{port}"}  # the original Host header
-            assert dns.calls["gateway.rebind.test"] == 1
-            assert not rebound.received()
-        finally:
-            rebound.close()
+        dns.answer("gateway.rebind.test", first=["127.0.0.2"], then=["127.0.0.1"])
+        response = http_request(
+            "GET", f"http://gateway.rebind.test:{port}/lockers", service="Test", address_check=refuse_127_0_0_1
+        )
+        assert response.json() == {"host": f"gateway.rebind.test:{port}"}  # the original Host header
+        assert dns.calls["gateway.rebind.test"] == 1
+        assert not rebound.received()
+    finally:
+        rebound.close()
+        checked.stop()
 
 
 def test_a_gateway_name_rebound_to_loopback_reaches_nothing_there(dns, loopback):
