@@ -89,6 +89,19 @@ class VendorPermanentError(VendorError):
     default_kind = PERMANENT
 
 
+def answer_json(response, *, service: str, shape: type | None = None):
+    """A vendor's answer read as JSON, of `shape` (dict or list) if given: anything else is a permanent
+    vendor error with the answer's status, never a KeyError or ValueError further on."""
+    try:
+        data = response.json()
+    except ValueError:
+        raise VendorPermanentError("answer is not JSON", status=response.status_code, service=service) from None
+    if shape is not None and not isinstance(data, shape):
+        what = "object" if shape is dict else "list"
+        raise VendorPermanentError(f"expected a JSON {what}", status=response.status_code, service=service)
+    return data
+
+
 def vendor_error_from(exc: ServiceError) -> VendorError:
     """Turn the HTTP helper's error into the vendor error class it stands for."""
     if isinstance(exc, VendorError):

@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 
 from accessbridge import ratelimit
 from accessbridge.http import ServiceError, http_request
@@ -23,10 +24,14 @@ from locks.vendors.base import (
     VendorAuthError,
     VendorPermanentError,
     VendorTransientError,
+    answer_json,
     vendor_error_from,
 )
 
 SERVICE = "KISI"
+_json = partial(answer_json, service=SERVICE)
+_json_list = partial(answer_json, service=SERVICE, shape=list)
+_json_object = partial(answer_json, service=SERVICE, shape=dict)
 API_URL = "https://api.kisi.io"
 REQUESTS_PER_SECOND = 5
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)  # after a 429 or 5xx (KISI promises no Retry-After); then the work runner
@@ -201,25 +206,10 @@ def _collection_total(header: str | None) -> int | None:
     return int(match.group(3)) if match else None
 
 
-def _json(response):
-    try:
-        return response.json()
-    except ValueError:
-        raise VendorPermanentError("answer is not JSON", status=response.status_code, service=SERVICE) from None
 
 
-def _json_list(response) -> list:
-    data = _json(response)
-    if not isinstance(data, list):
-        raise VendorPermanentError("expected a JSON list", status=response.status_code, service=SERVICE)
-    return data
 
 
-def _json_object(response) -> dict:
-    data = _json(response)
-    if not isinstance(data, dict):
-        raise VendorPermanentError("expected a JSON object", status=response.status_code, service=SERVICE)
-    return data
 
 
 def _record(value) -> dict:

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from accessbridge.http import ServiceError, http_request
 from locks.vendors.addresses import public_url_guard
-from locks.vendors.base import VendorPermanentError, VendorTransientError, status_only, vendor_error_from
+from locks.vendors.base import (
+    VendorPermanentError,
+    VendorTransientError,
+    answer_json,
+    status_only,
+    vendor_error_from,
+)
 from locks.vendors.parakey import api
 from locks.vendors.parakey.events import text_value
 
 SERVICE = "Parakey"
+_json = partial(answer_json, service=SERVICE)
+_object = partial(answer_json, service=SERVICE, shape=dict)
 # A batch still running is read again after these pauses, then left to the engine's retry.
 BATCH_PAUSES = (0.5, 1.0, 2.0)
 
@@ -183,20 +192,8 @@ def _item_result(item: dict) -> ItemResult:
     return ItemResult(ok=False, error=str(error or f"item {status or 'failed'}")[:500])
 
 
-def _json(response):
-    try:
-        return response.json()
-    except ValueError:
-        raise VendorPermanentError(
-            "answer is not JSON", status=response.status_code, service=SERVICE
-        ) from None
 
 
-def _object(response) -> dict:
-    data = _json(response)
-    if not isinstance(data, dict):
-        raise VendorPermanentError("expected a JSON object", status=response.status_code, service=SERVICE)
-    return data
 
 
 def _list(response, *, objects_only: bool = True) -> list:

@@ -9,11 +9,15 @@ here, in one place. Answers are parsed strictly: a malformed answer is a vendor 
 
 from __future__ import annotations
 
+from functools import partial
+
 from accessbridge.http import ServiceError, http_request
 from locks.vendors.addresses import public_url_guard
-from locks.vendors.base import VendorPermanentError, status_only, vendor_error_from
+from locks.vendors.base import VendorPermanentError, answer_json, status_only, vendor_error_from
 
 SERVICE = "SmartLock"
+_json = partial(answer_json, service=SERVICE)
+_json_object = partial(answer_json, service=SERVICE, shape=dict)
 
 
 class SmartLockClient:
@@ -65,20 +69,8 @@ class SmartLockClient:
         return data
 
 
-def _json(response):
-    try:
-        return response.json()
-    except ValueError:
-        raise VendorPermanentError(
-            "answer is not JSON", status=response.status_code, service=SERVICE
-        ) from None
 
 
-def _json_object(response) -> dict:
-    data = _json(response)
-    if not isinstance(data, dict):
-        raise VendorPermanentError("expected a JSON object", status=response.status_code, service=SERVICE)
-    return data
 
 
 def _user_id(data: dict) -> str:
