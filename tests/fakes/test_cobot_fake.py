@@ -1,6 +1,5 @@
 import base64
 import hashlib
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -250,14 +249,10 @@ def test_it_refuses_to_bind_a_token_to_a_space_the_user_does_not_administer(cobo
     )
 
 
-def test_it_lists_2000_memberships_fast(cobot):
-    started = time.perf_counter()
+def test_it_lists_2000_memberships(cobot):
+    # How fast is bench's business (bench/bench_cobot_sync.py runs the sync against 2,000 of them).
     members = cobot.add_memberships("harbour", 2000)
-    assert time.perf_counter() - started < 1
-
-    started = time.perf_counter()
     r = api(cobot, "GET", "/spaces/harbour/api/memberships")
-    assert time.perf_counter() - started < 1
     assert r.status_code == 200
     assert len(r.json()) == 2000
     assert len({m["id"] for m in r.json()}) == 2000
