@@ -4,6 +4,7 @@ every client of the server, and the database takes over while Redis does not ans
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 
@@ -13,7 +14,12 @@ import redis
 from accessbridge import ratelimit
 from accessbridge.models import RateSlot
 
-REDIS_PORT = 8231  # this branch's port range
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (a private redis-server for this module, not CI's 6379)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +27,13 @@ def redis_url():
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
+    port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{REDIS_PORT}/0"
+    url = f"redis://127.0.0.1:{port}/0"
     try:
         for _ in range(100):  # until it answers (not a timing assertion: it only waits for the start)
             try:
