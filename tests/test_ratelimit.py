@@ -86,7 +86,7 @@ def test_every_redis_client_shares_the_slots(db, with_redis, redis_url, clock):
 
 
 def test_the_database_takes_over_while_redis_does_not_answer(db, settings, clock):
-    settings.REDIS_URL = "redis://127.0.0.1:8239/0"  # nothing listens there
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     ratelimit._redis.clear()
     try:
         assert [ratelimit.rate_slot_reserve(key="kisi:k", per_second=5) for _ in range(2)] == [0, 0.204]
