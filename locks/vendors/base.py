@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, ClassVar
@@ -100,6 +100,27 @@ def answer_json(response, *, service: str, shape: type | None = None):
         what = "object" if shape is dict else "list"
         raise VendorPermanentError(f"expected a JSON {what}", status=response.status_code, service=service)
     return data
+
+
+def answer_id(data: dict, *, service: str, what: str = "id") -> str:
+    """The `id` of a record in a vendor's answer (text or number), as text; missing or blank is a
+    permanent vendor error."""
+    value = data.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        raise VendorPermanentError(f"answer has no {what}", service=service)
+    return str(value).strip()
+
+
+def vendor_time_parse(value) -> datetime | None:
+    """An ISO 8601 time a vendor sent ("Z" for UTC, a time without offset read as UTC), or None when it is
+    missing or unreadable: the caller says what that means."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def vendor_error_from(exc: ServiceError) -> VendorError:

@@ -24,6 +24,7 @@ from locks.vendors.base import (
     VendorAuthError,
     VendorPermanentError,
     VendorTransientError,
+    answer_id,
     answer_json,
     vendor_error_from,
 )
@@ -32,6 +33,7 @@ SERVICE = "KISI"
 _json = partial(answer_json, service=SERVICE)
 _json_list = partial(answer_json, service=SERVICE, shape=list)
 _json_object = partial(answer_json, service=SERVICE, shape=dict)
+_id = partial(answer_id, service=SERVICE)
 API_URL = "https://api.kisi.io"
 REQUESTS_PER_SECOND = 5
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)  # after a 429 or 5xx (KISI promises no Retry-After); then the work runner
@@ -218,12 +220,6 @@ def _record(value) -> dict:
     _id(value)
     return value
 
-
-def _id(data: dict) -> str:
-    value = data.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-        raise VendorPermanentError("answer has no id", service=SERVICE)
-    return str(value).strip()
 
 
 def _number_or_text(value: str):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.http import HttpRequest
 
 from accessbridge.webhooks import JSONRejected, json_loads_strict
-from locks.vendors.base import EventKind, VendorEvent, WebhookRejected, event_kind_from
+from locks.vendors.base import EventKind, VendorEvent, WebhookRejected, event_kind_from, vendor_time_parse
 
 SIGNATURE_HEADER = "X-Signature"
 EVENT_KINDS = {
@@ -75,8 +75,6 @@ def _ref(value) -> str:
 def _occurred_at(value) -> datetime:
     if not isinstance(value, str):
         raise WebhookRejected("created_at must be an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise WebhookRejected("created_at is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if (parsed := vendor_time_parse(value)) is None:
+        raise WebhookRejected("created_at is not an ISO 8601 time")
+    return parsed

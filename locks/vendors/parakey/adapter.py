@@ -23,6 +23,7 @@ from locks.vendors.base import (
     VendorDoor,
     VendorEvent,
     VendorPermanentError,
+    vendor_time_parse,
 )
 from locks.vendors.parakey import api
 from locks.vendors.parakey.client import (
@@ -32,7 +33,7 @@ from locks.vendors.parakey.client import (
     access_key_access,
     access_key_window,
 )
-from locks.vendors.parakey.events import event_log_created_at, event_log_parse, time_format, time_parse
+from locks.vendors.parakey.events import event_log_created_at, event_log_parse, time_format
 from locks.vendors.parakey.forms import API_KEYS_NOTE, ParakeySettingsForm
 from locks.vendors.parakey.webhooks import basic_auth_header, basic_auth_verify, event_log_from_body
 
@@ -150,7 +151,7 @@ class ParakeyAdapter(LockAdapter):
         the ETag (and "now" to read from); after a change, the event logs since lastFetchedCreatedAt."""
         client = self.client
         since = cursor.get("since")
-        if not isinstance(since, str) or time_parse(since) is None:
+        if not isinstance(since, str) or vendor_time_parse(since) is None:
             probe = client.event_logs_probe()
             return [], {"etag": probe.etag, "since": time_format(timezone.now())}
         probe = client.event_logs_probe(etag=str(cursor.get("etag") or ""))
@@ -160,7 +161,7 @@ class ParakeyAdapter(LockAdapter):
         # Continue from the newest createdAt Parakey gave (its clock, not ours: nothing falls in a gap);
         # the event logs at that instant come again and are known by their id.
         newest = max(filter(None, map(event_log_created_at, entries)), default=None)
-        next_since = time_format(max(newest, time_parse(since))) if newest else since
+        next_since = time_format(max(newest, vendor_time_parse(since))) if newest else since
         return [event_log_parse(entry) for entry in entries], {"etag": probe.etag, "since": next_since}
 
     def webhook_parse(self, request) -> list[VendorEvent]:
@@ -200,7 +201,7 @@ def _item(
 
 
 def _window_is(key: dict, valid_from: datetime | None, valid_until: datetime | None) -> bool:
-    start, end = (time_parse(value) for value in access_key_window(key))
+    start, end = (vendor_time_parse(value) for value in access_key_window(key))
     return _same_second(start, valid_from) and _same_second(end, valid_until)
 
 

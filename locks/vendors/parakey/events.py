@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from locks.vendors.base import EVENT_KINDS_ACTED_ON, EventKind, VendorEvent, event_kind_from
+from locks.vendors.base import (
+    EVENT_KINDS_ACTED_ON,
+    EventKind,
+    VendorEvent,
+    event_kind_from,
+    vendor_time_parse,
+)
 from locks.vendors.parakey import api
 
 # Parakey's words for what happened (inferred; any other word is stored as ignored).
@@ -65,17 +71,9 @@ def event_log_parse(entry) -> VendorEvent:
 
 def event_log_created_at(entry) -> datetime | None:
     """When Parakey stored the event log (the polling cursor), or None when it does not say readably."""
-    return time_parse(entry.get("createdAt")) if isinstance(entry, dict) else None
+    return vendor_time_parse(entry.get("createdAt")) if isinstance(entry, dict) else None
 
 
-def time_parse(value) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def time_format(value: datetime) -> str:
@@ -86,7 +84,7 @@ def time_format(value: datetime) -> str:
 def _occurred_at(entry: dict, kind: EventKind) -> tuple[datetime, str]:
     """The door's own time (`timestamp`); createdAt stands in only for kinds we do not act on."""
     value = entry.get("timestamp")
-    parsed = time_parse(value)
+    parsed = vendor_time_parse(value)
     if parsed is not None:
         return parsed, ""
     if value not in (None, ""):

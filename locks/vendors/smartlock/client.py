@@ -13,11 +13,12 @@ from functools import partial
 
 from accessbridge.http import ServiceError, http_request
 from locks.vendors.addresses import public_url_guard
-from locks.vendors.base import VendorPermanentError, answer_json, status_only, vendor_error_from
+from locks.vendors.base import VendorPermanentError, answer_id, answer_json, status_only, vendor_error_from
 
 SERVICE = "SmartLock"
 _json = partial(answer_json, service=SERVICE)
 _json_object = partial(answer_json, service=SERVICE, shape=dict)
+_user_id = partial(answer_id, service=SERVICE, what="user id")
 
 
 class SmartLockClient:
@@ -67,14 +68,3 @@ class SmartLockClient:
         for user in data:
             _user_id(user)
         return data
-
-
-
-
-
-
-def _user_id(data: dict) -> str:
-    value = data.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-        raise VendorPermanentError("answer has no user id", service=SERVICE)
-    return str(value).strip()

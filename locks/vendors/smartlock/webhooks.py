@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accessbridge.webhooks import JSONRejected, json_loads_strict
-from locks.vendors.base import EventKind, VendorEvent, WebhookRejected, event_kind_from
+from locks.vendors.base import EventKind, VendorEvent, WebhookRejected, event_kind_from, vendor_time_parse
 
 # Seed 000's webhook is "lock opened" and names no kind: an event without `type` is an unlock. A `type`
 # (inferred, as generic locks send one) is mapped here; any other word is stored as ignored.
@@ -124,8 +124,6 @@ def _occurred_at(value) -> datetime:
         return timezone.now()
     if not isinstance(value, str):
         raise WebhookRejected("occurred_at must be an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise WebhookRejected("occurred_at is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if (parsed := vendor_time_parse(value)) is None:
+        raise WebhookRejected("occurred_at is not an ISO 8601 time")
+    return parsed
